@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// npm run bench -- <scenario> [--runs N] [--seconds S] [--smoke]
+// Benchmarks are not tests: they print medians of repeated runs and write perf/results/<name>.json.
+import { type BenchOptions, type Scenario, writeResult } from './bench.js';
+import { l2xc } from './scenarios/l2xc.js';
+
+const scenarios: Scenario[] = [l2xc];
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const name = args.find((a) => !a.startsWith('--'));
+  const flag = (f: string, d: number) => {
+    const i = args.indexOf(f);
+    return i >= 0 ? Number(args[i + 1]) : d;
+  };
+  const smoke = args.includes('--smoke');
+  const s = scenarios.find((x) => x.name === name);
+  if (!s) {
+    console.log('usage: npm run bench -- <scenario> [--runs N] [--seconds S] [--smoke]\n\nscenarios:');
+    for (const x of scenarios) console.log(`  ${x.name.padEnd(10)} ${x.description}`);
+    process.exitCode = name ? 2 : 0;
+    return;
+  }
+  const opts: BenchOptions = {
+    runs: smoke ? 1 : flag('--runs', 5),
+    seconds: smoke ? 0.3 : flag('--seconds', 2),
+    smoke,
+    log: (l) => console.log(l),
+  };
+  const result = await s.run(opts);
+  const file = writeResult(smoke ? `${s.name}.smoke` : s.name, { runs: opts.runs, seconds: opts.seconds, ...result });
+  console.log(`result: ${file}`);
+}
+await main();

@@ -1,0 +1,20 @@
+// Benchmarks are not tests; this only proves each one still runs end to end (short --smoke).
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/addon.js';
+
+const root = packageRoot();
+function smoke(name: string): Record<string, unknown> {
+  execFileSync('node', [join(root, 'dist/perf/run.js'), name, '--smoke'], { cwd: root, stdio: 'pipe', timeout: 120_000 });
+  return JSON.parse(readFileSync(join(root, 'perf/results', `${name}.smoke.json`), 'utf8'));
+}
+
+describe('benchmark smoke', () => {
+  it('l2xc runs and reports Mpps and clocks per node', () => {
+    const r = smoke('l2xc');
+    expect(r.mppsMedian).toBeGreaterThan(0);
+    expect(Object.keys(r.clocksPerPacket as object)).toEqual(expect.arrayContaining(['ethernet-input', 'l2-xconnect', 'pg-input']));
+  });
+});
