@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "clock.h"
+#include "feature_arc.h"
 #include "json.h"
 
 namespace quiver {
@@ -63,6 +64,7 @@ void Engine::start(const EngineConfig& config) {
   epochs_.set_workers(config.workers);
   interfaces_.clear();
   if_table_.publish(epochs_, new InterfaceTable());
+  build_feature_arcs(*this);
   for (uint32_t i = 0; i < config.workers; ++i)
     workers_.push_back(std::make_unique<Worker>(*this, i, config.cores.empty() ? -1 : config.cores[i]));
   running_ = true;
@@ -89,6 +91,7 @@ void Engine::stop() {
   epochs_.set_workers(0);
   epochs_.reclaim();
   if_table_.reset_unsafe();
+  for (auto& a : feature_arcs()) a.masks.reset_unsafe();
   capture_.end();
   pool_.destroy();
   running_ = false;

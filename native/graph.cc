@@ -1,5 +1,7 @@
 #include "graph.h"
 
+#include "feature_arc.h"
+
 #include <cstring>
 #include <stdexcept>
 
@@ -29,7 +31,9 @@ void Graph::build() {
     by_name_[r.name] = n.index;
     nodes_.push_back(std::move(n));
   }
-  for (const auto& a : extra_arc_registry()) {
+  std::vector<ExtraArc> extra = extra_arc_registry();
+  add_feature_arc_nexts(extra);
+  for (const auto& a : extra) {
     auto it = by_name_.find(a.from);
     if (it == by_name_.end()) continue;  // the parent feature is not compiled in
     auto& names = nodes_[it->second].next_name;
