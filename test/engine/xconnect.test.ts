@@ -112,3 +112,40 @@ describe('l2-xconnect over pg', () => {
     expect(() => engine.setRxMode('pgA', 0, 'turbo' as never)).toThrow(/^mode: /);
   });
 });
+
+describe('ethernet-input robustness', () => {
+  it('accounts for every random frame: forwarded or dropped under a named error', async () => {
+    setup('fz0', 'fz1');
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 500; i++) {
+      const f = Buffer.alloc(1 + Math.floor(rnd() * 40));
+      for (let k = 0; k < f.length; k++) f[k] = Math.floor(rnd() * 256);
+      // Bias towards VLAN ethertypes so tag parsing meets truncation often.
+      if (f.length > 13 && rnd() < 0.5) f.writeUInt16BE(rnd() < 0.5 ? 0x8100 : 0x88a8, 12);
+      if (f.length > 17 && rnd() < 0.5) f.writeUInt16BE(0x8100, 16);
+      frames.push(f);
+    }
+    const s = engine.statsSegment();
+    const dropsBefore = s.errors().reduce((n, e) => n + e.count, 0n);
+    pg.addStream('fz0', { name: 'fuzz', packets: frames, count: frames.length, enabled: true });
+    await pg.waitStream('fuzz');
+    const tx = s.interfaceCounters(engine.findInterface('fz1').index).txPackets;
+    const drops = s.errors().reduce((n, e) => n + e.count, 0n) - dropsBefore;
+    expect(tx + drops).toBe(BigInt(frames.length));
+    expect(tx).toBe(BigInt(frames.filter(forwards).length));
+    expectNoLeak();
+  });
+});
+
+const isTag = (t: number) => t === 0x8100 || t === 0x88a8 || t === 0x9100;
+/** Reference: a frame is forwarded when its Ethernet header and at most two tags are complete. */
+function forwards(f: Buffer): boolean {
+  if (f.length < 14) return false;
+  if (!isTag(f.readUInt16BE(12))) return true;
+  if (f.length < 18) return false;
+  if (!isTag(f.readUInt16BE(16))) return true;
+  if (f.length < 22) return false;
+  return !isTag(f.readUInt16BE(20));
+}
