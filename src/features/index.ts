@@ -1,0 +1,6 @@
+// Every feature that takes part in the config, apply, the management API and quiverctl is
+// imported here, once: importing registers it (src/feature.ts). Add one line for yours.
+import './interfaces.js';
+import './commands.js';
+import '../../graph/pg/pg.feature.js';
+import '../../graph/l2/xconnect.feature.js';
