@@ -36,7 +36,8 @@ export function planConfig(dp: Dataplane, prev: Config, next: Config): Change[] 
   const plans = features().map((f) => ({ f, plan: f.plan(prev[f.key] as never, next[f.key] as never, ctx) }));
   const removes = [...plans].reverse().flatMap((p) => p.plan.remove ?? []);
   const adds = plans.flatMap((p) => p.plan.add ?? []);
-  return [...removes, ...adds];
+  const lasts = plans.flatMap((p) => p.plan.last ?? []);
+  return [...removes, ...adds, ...lasts];
 }
 
 /** Runs steps in order; on failure reverts the ones taken and rethrows naming the failed step. */

@@ -210,6 +210,11 @@ export class Dataplane {
     return this.rates_.current(waitMs);
   }
 
+  /** Keeps sampling rates every second (a daemon: `show graph` answers at once). */
+  keepSamplingRates(): void {
+    this.rates_.keepRunning();
+  }
+
   buffers(drain = false): RawBuffers {
     return engine.buffers(drain);
   }

@@ -32,11 +32,13 @@ export interface Change {
 /**
  * A feature's steps: `remove` steps run first, features in reverse `order` (a bridge drops a
  * member before the interface is deleted); then `add` steps, features in `order` (interfaces
- * exist before a bridge takes them as members).
+ * exist before a bridge takes them as members); then `last` steps, features in `order`
+ * (new interfaces come up only once everything they feed is in place: no start-up drops).
  */
 export interface FeaturePlan {
   remove?: Change[];
   add?: Change[];
+  last?: Change[];
 }
 
 export interface PlanContext {

@@ -1,17 +1,103 @@
 #!/usr/bin/env node
-// `quiver`: runs the dataplane. Subcommands grow with the control plane.
+// `quiver`: runs the dataplane. `start` is the daemon, `apply` changes a running one by
+// difference, `check` validates a config file offline, `demo` needs nothing at all.
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { parseDocument } from 'yaml';
+import { ApiClient, socketPath } from '../client.js';
+import { ConfigError, loadConfigFile } from '../config.js';
+import { runDaemon } from '../daemon/daemon.js';
 import { runPgDemo } from '../demo.js';
 
 const program = new Command();
-program.name('quiver').description('Quiver userspace dataplane');
+program.name('quiver').description('Quiver userspace dataplane').showHelpAfterError();
+
+function fail(e: unknown, code = 1): never {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(code);
+}
+
+program
+  .command('start')
+  .description('run the daemon: start the dataplane, apply the config, serve the management API')
+  .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
+  .action(async (o: { config: string }) => {
+    let config;
+    try {
+      config = loadConfigFile(o.config);
+    } catch (e) {
+      fail(e, 2);
+    }
+    let daemon;
+    try {
+      daemon = await runDaemon(config);
+    } catch (e) {
+      fail(e);
+    }
+    const d = daemon;
+    for (const sig of ['SIGTERM', 'SIGINT'] as const)
+      process.once(sig, () => {
+        void d.shutdown(sig).then(
+          () => process.exit(0),
+          (e) => fail(e),
+        );
+      });
+    process.once('uncaughtException', (e) => {
+      d.log.fatal({ err: e.message, stack: e.stack }, 'uncaught exception');
+      void d.shutdown('uncaught exception').finally(() => process.exit(70));
+    });
+  });
+
+program
+  .command('apply')
+  .description('change a running daemon to this config, by difference (whole or not at all)')
+  .requiredOption('-f, --file <file>', 'config file (YAML or JSON)')
+  .option('-s, --socket <path>', 'API socket (default: the file\'s api.socket, $QUIVER_SOCKET, /run/quiver/quiver.sock)')
+  .option('--dry-run', 'print the steps without taking them')
+  .action(async (o: { file: string; socket?: string; dryRun?: boolean }) => {
+    let value: unknown;
+    try {
+      const doc = parseDocument(readFileSync(o.file, 'utf8'), { uniqueKeys: true });
+      if (doc.errors.length) throw new ConfigError([{ path: `line ${doc.errors[0]!.linePos?.[0]?.line ?? '?'}`, reason: doc.errors[0]!.message.split('\n')[0]! }], o.file);
+      value = doc.toJS() ?? {};
+    } catch (e) {
+      fail(e, 2);
+    }
+    const fromFile = (value as { api?: { socket?: unknown } })?.api?.socket;
+    const client = new ApiClient(socketPath(o.socket ?? (typeof fromFile === 'string' ? fromFile : undefined)));
+    try {
+      const r = await client.apply(value, o.dryRun ?? false);
+      if (r.changes.length === 0) console.log('no change: the daemon already runs this config');
+      else console.log(`${o.dryRun ? 'would apply' : 'applied'} ${r.changes.length} change(s):\n${r.changes.map((c) => `  ${c}`).join('\n')}`);
+    } catch (e) {
+      fail(e, (e as { issues?: unknown }).issues ? 2 : 1);
+    }
+  });
+
+program
+  .command('check')
+  .description('validate a config file without running anything')
+  .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
+  .action((o: { config: string }) => {
+    try {
+      loadConfigFile(o.config);
+      console.log(`${o.config}: valid`);
+    } catch (e) {
+      fail(e, 2);
+    }
+  });
+
 program
   .command('demo')
   .description('forward a pg stream through ethernet-input and l2-xconnect, then show runtime and interfaces')
   .option('-s, --seconds <n>', 'how long to forward', '3')
   .option('--size <bytes>', 'frame size', '64')
   .action(async (o: { seconds: string; size: string }) => {
-    const r = await runPgDemo({ seconds: Number(o.seconds), size: Number(o.size) });
-    if (r.leaked !== 0) process.exitCode = 1;
+    try {
+      const r = await runPgDemo({ seconds: Number(o.seconds), size: Number(o.size) });
+      if (r.leaked !== 0) process.exitCode = 1;
+    } catch (e) {
+      fail(e);
+    }
   });
 await program.parseAsync();

@@ -89,7 +89,7 @@ function pathOf(config: Config, name: string): string {
 }
 
 /** Steps for the common fields that differ between a and b (a undefined: just created). */
-function commonSteps(dp: Dataplane, a: InterfaceSpec | undefined, b: InterfaceSpec, path: string, defaultRxMode: string): Change[] {
+function commonSteps(dp: Dataplane, a: InterfaceSpec | undefined, b: InterfaceSpec, path: string, defaultRxMode: string, withState = true): Change[] {
   const steps: Change[] = [];
   const name = b.name;
   const live = () => dp.interfaces.get(name);
@@ -140,7 +140,7 @@ function commonSteps(dp: Dataplane, a: InterfaceSpec | undefined, b: InterfaceSp
       },
     });
   });
-  if (!a || a.state !== b.state) {
+  if (withState && (!a || a.state !== b.state)) {
     if (a || b.state === 'up')
       steps.push({
         describe: `set interface state ${name} ${b.state}`,
@@ -153,7 +153,7 @@ function commonSteps(dp: Dataplane, a: InterfaceSpec | undefined, b: InterfaceSp
 }
 
 /** One step that creates the interface with its common fields (undone inside on failure). */
-function createStep(dp: Dataplane, spec: InterfaceSpec, path: string, defaultRxMode: string): Change {
+function createStep(dp: Dataplane, spec: InterfaceSpec, path: string, defaultRxMode: string, withState = true): Change {
   const t = typeOf(spec);
   return {
     describe: `create interface ${spec.name} (${spec.type})`,
@@ -163,7 +163,7 @@ function createStep(dp: Dataplane, spec: InterfaceSpec, path: string, defaultRxM
       const i = dp.interfaces.get(spec.name);
       if (!dp.interfaceDefaults.has(spec.name)) dp.interfaceDefaults.set(spec.name, { mtu: i.mtu, mac: i.mac });
       try {
-        await runInline(commonSteps(dp, undefined, spec, path, defaultRxMode));
+        await runInline(commonSteps(dp, undefined, spec, path, defaultRxMode, withState));
       } catch (e) {
         await deleteInterface(dp, spec);
         throw e;
@@ -232,17 +232,23 @@ registerFeature({
     const rxDefault = next.workers.rxMode;
     const remove: Change[] = [];
     const add: Change[] = [];
+    const last: Change[] = [];
     const all = [...dispositions(dp, prev.interfaces, next.interfaces).values()];
     const byOrderDesc = (d: Disposition) => -typeOrder('prev' in d ? d.prev : d.next);
     for (const d of [...all].sort((a, b) => byOrderDesc(a) - byOrderDesc(b)))
       if (d.kind === 'delete' || d.kind === 'recreate') remove.push(deleteStep(dp, d.prev, prev.workers.rxMode));
     for (const d of [...all].sort((a, b) => byOrderDesc(b) - byOrderDesc(a))) {
-      if (d.kind === 'create' || d.kind === 'recreate') add.push(createStep(dp, d.next, pathOf(next, d.next.name), rxDefault));
+      if (d.kind === 'create' || d.kind === 'recreate') {
+        // Created down; up in `last`, once xconnects, bridges and routes are in place.
+        const path = pathOf(next, d.next.name);
+        add.push(createStep(dp, d.next, path, rxDefault, false));
+        if (d.next.state === 'up') last.push(...commonSteps(dp, { ...d.next, state: 'down' }, d.next, path, rxDefault).filter((c) => c.path === `${path}.state`));
+      }
       else if (d.kind === 'update') {
         const path = pathOf(next, d.next.name);
         add.push(...d.own.map((c) => ({ ...c, path: c.path ?? path })), ...commonSteps(dp, d.prev, d.next, path, rxDefault));
       }
     }
-    return { remove, add };
+    return { remove, add, last };
   },
 });

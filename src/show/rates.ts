@@ -26,6 +26,8 @@ export class ArcRateSampler {
   private prev?: Sample;
   private timer?: NodeJS.Timeout;
   private lastAsked = 0;
+  /** Stop sampling after this long without a question (a daemon sets Infinity). */
+  idleStopMs = 60_000;
 
   constructor(
     private readonly stats: () => StatsSegment,
@@ -54,7 +56,13 @@ export class ArcRateSampler {
     } catch {
       this.stop(); // engine stopped
     }
-    if (performance.now() - this.lastAsked > 60_000) this.stop();
+    if (performance.now() - this.lastAsked > this.idleStopMs) this.stop();
+  }
+
+  /** Samples from now on, whether asked or not (the daemon: rates are ready at once). */
+  keepRunning(): void {
+    this.idleStopMs = Infinity;
+    void this.current();
   }
 
   stop(): void {

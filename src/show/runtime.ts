@@ -36,18 +36,31 @@ function sci(v: number): string {
   return v.toExponential(2);
 }
 
-export function formatRuntime(stats: StatsSegment, all = false): string {
-  const rows = runtimeRows(stats, all);
+export interface RuntimeView {
+  workers: { id: number; loops: number; idleLoops: number; sleeps: number; wakeups: number }[];
+  rows: RuntimeRow[];
+}
+
+/** What `show runtime` answers (JSON-safe). */
+export function runtimeView(stats: StatsSegment, all = false): RuntimeView {
   const wc = stats.workerCounters();
+  return {
+    workers: wc.map((c, id) => ({ id, loops: Number(c.loops), idleLoops: Number(c.idleLoops), sleeps: Number(c.sleeps), wakeups: Number(c.wakeups) })),
+    rows: runtimeRows(stats, all),
+  };
+}
+
+/** VPP's `show runtime`: per worker, Name State Calls Vectors Suspends Clocks Vectors/Call. */
+export function formatRuntimeView(view: RuntimeView): string {
   const lines: string[] = [];
-  for (let w = 0; w < stats.workers; w++) {
-    const c = wc[w]!;
+  for (const c of view.workers) {
+    const w = c.id;
     lines.push(`Thread ${w} quiver-wk${w}`);
     lines.push(`  loops ${c.loops}, idle loops ${c.idleLoops}, sleeps ${c.sleeps}, wakeups ${c.wakeups}`);
     lines.push(
       `  ${'Name'.padEnd(28)}${'State'.padStart(10)}${'Calls'.padStart(14)}${'Vectors'.padStart(14)}${'Suspends'.padStart(12)}${'Clocks'.padStart(12)}${'Vectors/Call'.padStart(14)}`,
     );
-    for (const r of rows.filter((x) => x.worker === w)) {
+    for (const r of view.rows.filter((x) => x.worker === w)) {
       const state = r.type === 'input' ? 'polling' : r.type === 'process' ? 'event wait' : 'active';
       lines.push(
         `  ${r.name.padEnd(28)}${state.padStart(10)}${String(r.calls).padStart(14)}${String(r.vectors).padStart(14)}${String(r.idleCalls).padStart(12)}${sci(r.clocksPerPacket).padStart(12)}${r.vectorsPerCall.toFixed(2).padStart(14)}`,
@@ -55,6 +68,10 @@ export function formatRuntime(stats: StatsSegment, all = false): string {
     }
   }
   return lines.join('\n');
+}
+
+export function formatRuntime(stats: StatsSegment, all = false): string {
+  return formatRuntimeView(runtimeView(stats, all));
 }
 
 export function formatInterfaces(list: Interface[], counters: (index: number) => InterfaceCounters): string {
