@@ -52,7 +52,14 @@ export function renderMetrics(dp: Dataplane): string {
   m.family('quiver_node_vectors_total', 'counter', 'Packets processed per node per worker', per((n) => n.vectors));
   m.family('quiver_node_suspends_total', 'counter', 'Calls that found nothing to do (input nodes)', per((n) => n.idleCalls));
   m.family('quiver_node_clocks_total', 'counter', 'TSC clocks spent per node per worker', per((n) => n.clocks));
-  m.family('quiver_arc_packets_total', 'counter', 'Packets handed from a node to its next node', s.arcs().map((a) => [{ from: a.from, to: a.to }, a.packets]));
+  // Nexts that are not compiled in all lead to error-drop: one series per (from, to).
+  const arcs = new Map<string, [Labels, bigint]>();
+  for (const a of s.arcs()) {
+    const k = `${a.from}\u0000${a.to}`;
+    const prev = arcs.get(k);
+    arcs.set(k, [{ from: a.from, to: a.to }, (prev?.[1] ?? 0n) + a.packets]);
+  }
+  m.family('quiver_arc_packets_total', 'counter', 'Packets handed from a node to its next node', [...arcs.values()]);
   m.family('quiver_errors_total', 'counter', 'Error counters by node and reason', s.errors(true).map((e) => [{ node: e.node, error: e.name, severity: e.severity }, e.count]));
 
   const b = dp.buffers(false);

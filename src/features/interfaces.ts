@@ -156,7 +156,7 @@ function commonSteps(dp: Dataplane, a: InterfaceSpec | undefined, b: InterfaceSp
 function createStep(dp: Dataplane, spec: InterfaceSpec, path: string, defaultRxMode: string, withState = true): Change {
   const t = typeOf(spec);
   return {
-    describe: `create interface ${spec.name} (${spec.type})`,
+    describe: `create interface ${spec.name} (${[spec.type, ...(['mtu', 'mac', 'rxMode'] as const).filter((f) => spec[f] !== undefined).map((f) => `${f} ${spec[f]}`)].join(', ')})`,
     path,
     async apply() {
       await t.create(spec, dp);
