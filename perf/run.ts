@@ -2,9 +2,10 @@
 // npm run bench -- <scenario> [--runs N] [--seconds S] [--smoke]
 // Benchmarks are not tests: they print medians of repeated runs and write perf/results/<name>.json.
 import { type BenchOptions, type Scenario, writeResult } from './bench.js';
+import { api } from './scenarios/api.js';
 import { l2xc } from './scenarios/l2xc.js';
 
-const scenarios: Scenario[] = [l2xc];
+const scenarios: Scenario[] = [l2xc, api];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

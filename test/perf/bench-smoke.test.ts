@@ -17,4 +17,15 @@ describe('benchmark smoke', () => {
     expect(r.mppsMedian).toBeGreaterThan(0);
     expect(Object.keys(r.clocksPerPacket as object)).toEqual(expect.arrayContaining(['ethernet-input', 'l2-xconnect', 'pg-input']));
   });
+
+  it('api runs autocannon on the management socket and reports requests/s and latency per case', () => {
+    const r = smoke('api');
+    expect(r.forwardingMppsNoApiLoad).toBeGreaterThan(0);
+    for (const c of ['show interface', 'show runtime', 'set interface mtu (apply)']) {
+      const row = r[c] as { requestsPerSecond: number; latencyMs: { p50: number; p99: number }; forwardingMpps: number };
+      expect(row.requestsPerSecond, c).toBeGreaterThan(0);
+      expect(row.latencyMs.p99, c).toBeGreaterThanOrEqual(row.latencyMs.p50);
+      expect(row.forwardingMpps, c).toBeGreaterThan(0);
+    }
+  });
 });
