@@ -71,7 +71,7 @@ export const xconnectFeature: FeatureModule<typeof XconnectSchema> = {
     (section ?? []).forEach((x, i) => {
       const path = `xconnect[${i}]`;
       issues.push(...checkInterface(config, x.rx, `${path}.rx`), ...checkInterface(config, x.tx, `${path}.tx`));
-      if (x.rx === x.tx) issues.push({ path: `${path}.tx`, reason: `cannot cross-connect ${x.rx} to itself` });
+      if (x.rx === x.tx) return void issues.push({ path: `${path}.tx`, reason: `cannot cross-connect ${x.rx} to itself` });
       for (const [rx, field] of x.bidirectional ? [[x.rx, 'rx'], [x.tx, 'tx']] : [[x.rx, 'rx']]) {
         const other = claimed.get(rx!);
         if (other) issues.push({ path: `${path}.${field}`, reason: `${rx} already sends to another interface (${other})` });
