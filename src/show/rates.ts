@@ -84,8 +84,11 @@ export class ArcRateSampler {
       this.timer.unref();
       if (waitMs > 0) {
         await new Promise((r) => setTimeout(r, waitMs));
-        this.prev = this.last;
-        this.last = this.sample();
+        if (!this.prev) {
+          // No tick came in between (waitMs shorter than the period): take the second sample now.
+          this.prev = this.last;
+          this.last = this.sample();
+        }
       }
     }
     return rates(this.prev, this.last);
