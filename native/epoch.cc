@@ -42,14 +42,9 @@ size_t EpochManager::reclaim() {
   return left;
 }
 
-bool EpochManager::synchronize(uint64_t timeout_ns) {
+void EpochManager::synchronize() {
   const uint64_t e = global_.fetch_add(1, std::memory_order_seq_cst) + 1;
-  const uint64_t deadline = monotonic_ns() + timeout_ns;
-  while (min_seen() < e) {
-    if (monotonic_ns() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
+  while (min_seen() < e) std::this_thread::yield();
 }
 
 }  // namespace quiver

@@ -30,8 +30,9 @@ class EpochManager {
   // Frees whatever every worker has passed. Returns how many objects are still waiting.
   size_t reclaim();
   // Waits until every worker has passed a quiescent point after this call (a grace period).
-  // Used where the control side must know no worker still runs with old state.
-  bool synchronize(uint64_t timeout_ns = 2000000000ull);
+  // Used where the control side must know no worker still runs with old state. No timeout:
+  // callers free memory afterwards, and a sleeping worker is offline so it never blocks this.
+  void synchronize();
   size_t pending() {
     std::lock_guard<std::mutex> g(lock_);
     return retired_.size();

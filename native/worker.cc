@@ -92,10 +92,10 @@ void Worker::post(std::function<void(Worker&)> fn) {
   kick();
 }
 
-bool Worker::run_sync(const std::function<void(Worker&)>& fn, uint64_t timeout_ns) {
+void Worker::run_sync(const std::function<void(Worker&)>& fn) {
   if (!running_) {
     fn(*this);
-    return true;
+    return;
   }
   auto done = std::make_shared<std::promise<void>>();
   auto fut = done->get_future();
@@ -103,7 +103,7 @@ bool Worker::run_sync(const std::function<void(Worker&)>& fn, uint64_t timeout_n
     fn(w);
     done->set_value();
   });
-  return fut.wait_for(std::chrono::nanoseconds(timeout_ns)) == std::future_status::ready;
+  fut.wait();
 }
 
 void Worker::run_messages() {

@@ -147,8 +147,10 @@ class Worker {
   uint32_t id() const { return id_; }
   int cpu() const { return cpu_; }
   int tid() const { return tid_.load(); }
-  // Runs fn on the worker thread between loops and waits for it (timeout: false).
-  bool run_sync(const std::function<void(Worker&)>& fn, uint64_t timeout_ns = 2000000000ull);
+  // Runs fn on the worker thread between loops and waits for it. No timeout: fn may refer to
+  // the caller's stack, and a worker always reaches its message queue within one loop (kick()
+  // wakes a sleeping one), so giving up early would let it write to a dead frame.
+  void run_sync(const std::function<void(Worker&)>& fn);
   void post(std::function<void(Worker&)> fn);
   void add_rx_queue(uint16_t input_node, const RxQueueRef& q);
   bool remove_rx_queue(uint16_t input_node, uint32_t if_index, uint32_t queue_id);
