@@ -67,12 +67,15 @@ class MacTable {
   uint32_t home(uint64_t key) const { return uint32_t((key * 0x9e3779b97f4a7c15ull) >> shift_); }
   uint32_t alt(uint64_t key) const { return uint32_t(_mm_crc32_u64(0x5bd1e995u, key)) & mask_; }
   FibBucket* bucket(uint32_t i) const { return buckets_ + i; }
-  void prefetch(uint64_t key) const { __builtin_prefetch(buckets_ + home(key)); }
+  FibBucket* home_bucket(uint64_t key) const { return buckets_ + home(key); }
 
   // --- readers (any worker) ---
   // The value stored for key (0: absent); *where/*slot locate it for touch().
-  uint32_t lookup(uint64_t key, FibBucket** where, uint32_t* slot) const {
-    FibBucket* b = buckets_ + home(key);
+  __attribute__((always_inline)) uint32_t lookup(uint64_t key, FibBucket** where, uint32_t* slot) const {
+    return lookup_from(buckets_ + home(key), key, where, slot);
+  }
+  // The same, from the key's home bucket (computed earlier, e.g. when prefetching).
+  __attribute__((always_inline)) uint32_t lookup_from(FibBucket* b, uint64_t key, FibBucket** where, uint32_t* slot) const {
     uint32_t spilled;
     uint32_t v = read_bucket(*b, key, slot, &spilled);
     if (__builtin_expect(v != 0 || spilled == 0, 1)) {
@@ -104,27 +107,23 @@ class MacTable {
   uint32_t size() const { return size_; }
 
  private:
+  // One seqlock-consistent probe of a bucket: the four keys compared at once.
   static uint32_t read_bucket(const FibBucket& b, uint64_t key, uint32_t* slot, uint32_t* spilled) {
+    const __m256i want = _mm256_set1_epi64x(int64_t(key));
     for (;;) {
       const uint32_t s = b.seq.load(std::memory_order_acquire);
-      if (__builtin_expect(s & 1, 0)) {
-        _mm_pause();
-        continue;
-      }
-      uint32_t v = 0, at = 0;
-      for (uint32_t i = 0; i < kWays; ++i) {
-        if (b.key[i].load(std::memory_order_relaxed) == key) {
-          v = b.value[i].load(std::memory_order_relaxed);
-          at = i;
-        }
-      }
+      const __m256i keys = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&b.key[0]));
+      const uint32_t m = uint32_t(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(keys, want))));
+      const uint32_t at = uint32_t(__builtin_ctz(m | 0x10)) & 3;
+      const uint32_t v = m ? b.value[at].load(std::memory_order_relaxed) : 0;
       const uint32_t sp = b.spilled.load(std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_acquire);
-      if (__builtin_expect(b.seq.load(std::memory_order_relaxed) == s, 1)) {
+      if (__builtin_expect(!(s & 1) && b.seq.load(std::memory_order_relaxed) == s, 1)) {
         *slot = at;
         *spilled = sp;
         return v;
       }
+      _mm_pause();
     }
   }
   static void write_begin(FibBucket& b) {

@@ -2,7 +2,7 @@
 // "l2-input-features" arc.
 //
 // Two loops over the vector: the first computes both MAC table keys of every packet and
-// prefetches their buckets (l2-input already asked for them once), the second looks them up:
+// prefetches their home buckets, the second looks them up:
 // * source: a hit on the rx interface marks the entry seen (aging); a miss or another
 //   interface learns (inline on worker 0, the table's writer; a queued event elsewhere).
 // * destination: broadcast/multicast and unknown unicast go to l2-flood when the bridge
@@ -49,6 +49,12 @@ struct FwdCtx {
   LearnQueue& queue;
   bool writer;
   uint32_t now;
+  // The last source seen on its own interface and the last destination found: consecutive
+  // packets of one flow skip the table (VPP's cached key). Reset when this worker learns.
+  uint64_t seen_src = ~0ull;
+  uint32_t seen_src_rx = kInvalidIf;
+  uint64_t found_dst = ~0ull;
+  uint32_t found_dst_value = 0;
 };
 
 // Hands a learn event to worker 0, once per station and interface between two drains.
@@ -69,15 +75,8 @@ inline void queue_learn(FwdCtx& c, uint64_t key, uint32_t rx) {
   q.recent_drain[h] = drains;
 }
 
-inline void learn_source(FwdCtx& c, Buffer* b, uint64_t ks, uint32_t rx) {
-  if (__builtin_expect(b->data()[6] & 1, 0)) return;  // a multicast source is never a station
-  FibBucket* fb;
-  uint32_t slot;
-  const uint32_t v = c.fib.lookup(ks, &fb, &slot);
-  if (__builtin_expect(v && (v & kFibIfMask) == rx, 1)) {
-    MacTable::touch(fb, slot);
-    return;
-  }
+// A source that is not (or no longer) where the table says: learn or move it.
+__attribute__((noinline)) void learn_slow(FwdCtx& c, uint64_t ks, uint32_t rx, uint32_t v) {
   if (v & kFibStatic) {
     c.w.count_error(c.node, kFwdStaticMove);
     return;
@@ -85,9 +84,25 @@ inline void learn_source(FwdCtx& c, Buffer* b, uint64_t ks, uint32_t rx) {
   if (c.writer) {
     const int e = learn_on_writer(c.rt, c.bds, c.ifs, ks, rx, c.now);
     if (e >= 0) c.w.count_error(c.node, uint32_t(e));
+    c.found_dst = ~0ull;  // the table changed
   } else {
     queue_learn(c, ks, rx);
   }
+}
+
+__attribute__((always_inline)) inline void learn_source(FwdCtx& c, const uint8_t* d, FibBucket* home, uint64_t ks, uint32_t rx) {
+  if (ks == c.seen_src && rx == c.seen_src_rx) return;
+  if (__builtin_expect(d[6] & 1, 0)) return;  // a multicast source is never a station
+  FibBucket* fb;
+  uint32_t slot;
+  const uint32_t v = c.fib.lookup_from(home, ks, &fb, &slot);
+  if (__builtin_expect(v && (v & kFibIfMask) == rx, 1)) {
+    MacTable::touch(fb, slot);
+    c.seen_src = ks;
+    c.seen_src_rx = rx;
+    return;
+  }
+  learn_slow(c, ks, rx, v);
 }
 
 inline uint16_t drop(FwdCtx& c, Buffer* b, FwdError e) {
@@ -95,26 +110,35 @@ inline uint16_t drop(FwdCtx& c, Buffer* b, FwdError e) {
   return kNextDrop;
 }
 
-inline uint16_t forward(FwdCtx& c, Buffer* b, uint64_t kd, uint64_t ks) {
+// A cross-connected sub-interface: its ingress rewrite is done, it leaves through l2-output.
+__attribute__((noinline)) uint16_t xconnect(FwdCtx& c, Buffer* b) {
+  const IfRuntime& r = c.it.entry[b->rx_if];
+  if (r.mode != IfMode::XConnect || r.xconnect_peer >= kMaxInterfaces) return drop(c, b, kFwdNotConnected);
+  b->tx_if = r.xconnect_peer;
+  return kNextOutput;
+}
+
+__attribute__((always_inline)) inline uint16_t forward(FwdCtx& c, Buffer* b, uint64_t kd, uint64_t ks, FibBucket* hd,
+                                                       FibBucket* hs) {
   const uint32_t bd = b->l2_bridge;
   const uint32_t rx = b->rx_if;
-  if (__builtin_expect(bd == 0, 0)) {
-    // A cross-connected sub-interface: its ingress rewrite is done, leave through l2-output.
-    const IfRuntime& r = c.it.entry[rx];
-    if (r.mode != IfMode::XConnect || r.xconnect_peer >= kMaxInterfaces) return drop(c, b, kFwdNotConnected);
-    b->tx_if = r.xconnect_peer;
-    return kNextOutput;
-  }
+  if (__builtin_expect(bd == 0, 0)) return xconnect(c, b);
   const BdRuntime& bdr = c.bds.bd[bd];
   if (__builtin_expect(!bdr.valid, 0)) return drop(c, b, kFwdNoBridge);
   const L2If& in = c.ifs.entry[rx];
-  if (bdr.learn && (in.flags & kL2Learn)) learn_source(c, b, ks, rx);
-  if (b->data()[0] & 1) return bdr.flood ? uint16_t(kNextFlood) : drop(c, b, kFwdFloodOff);
+  const uint8_t* d = b->data();
+  if (bdr.learn && (in.flags & kL2Learn)) learn_source(c, d, hs, ks, rx);
+  if (d[0] & 1) return bdr.flood ? uint16_t(kNextFlood) : drop(c, b, kFwdFloodOff);
   if (__builtin_expect(!bdr.forward, 0)) return drop(c, b, kFwdForwardOff);
-  FibBucket* fb;
-  uint32_t slot;
-  const uint32_t v = c.fib.lookup(kd, &fb, &slot);
-  if (!v) return bdr.uu_flood ? uint16_t(kNextFlood) : drop(c, b, kFwdUuFloodOff);
+  uint32_t v = c.found_dst_value;
+  if (kd != c.found_dst) {
+    FibBucket* fb;
+    uint32_t slot;
+    v = c.fib.lookup_from(hd, kd, &fb, &slot);
+    if (!v) return bdr.uu_flood ? uint16_t(kNextFlood) : drop(c, b, kFwdUuFloodOff);
+    c.found_dst = kd;
+    c.found_dst_value = v;
+  }
   const uint32_t tx = v & kFibIfMask;
   if (__builtin_expect(tx == rx, 0)) return drop(c, b, kFwdReflected);
   if (__builtin_expect(in.shg != 0, 0) && c.ifs.entry[tx].shg == in.shg) return drop(c, b, kFwdSplitHorizon);
@@ -127,6 +151,8 @@ uint32_t l2_fwd(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   uint64_t kd[kFrameSize], ks[kFrameSize];
+  FibBucket* hd[kFrameSize];
+  FibBucket* hs[kFrameSize];
   w.buffers(bi, b, n);
   L2Runtime* rt = runtime();
   if (__builtin_expect(!rt, 0)) {
@@ -137,8 +163,8 @@ uint32_t l2_fwd(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
   const bool writer = w.id() == 0;
   FwdCtx c{w, node, *rt, *rt->bds.get(), *rt->ifs.get(), w.interfaces(), rt->fib, rt->queues[w.id()],
            writer, writer ? fib_now(*rt, w.now_tsc()) : 0};
-  // Keys and bucket prefetches for the whole vector first: by the second loop the lines
-  // have arrived, and the misses overlapped instead of queueing one after another.
+  // Keys, home buckets and their prefetches for the whole vector first: by the second loop
+  // the lines have arrived, their misses overlapped instead of queueing one after another.
   uint32_t i = 0;
   for (; i < n; ++i) {
     if (i + 4 < n) {
@@ -149,16 +175,18 @@ uint32_t l2_fwd(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
     const uint8_t* d = b[i]->data();
     kd[i] = MacTable::key_in_frame(bd, d);
     ks[i] = MacTable::key_in_frame(bd, d + 6);
-    c.fib.prefetch(kd[i]);
-    c.fib.prefetch(ks[i]);
+    hd[i] = c.fib.home_bucket(kd[i]);
+    hs[i] = c.fib.home_bucket(ks[i]);
+    __builtin_prefetch(hd[i]);
+    __builtin_prefetch(hs[i]);
   }
   for (i = 0; i + 4 <= n; i += 4) {
-    next[i] = forward(c, b[i], kd[i], ks[i]);
-    next[i + 1] = forward(c, b[i + 1], kd[i + 1], ks[i + 1]);
-    next[i + 2] = forward(c, b[i + 2], kd[i + 2], ks[i + 2]);
-    next[i + 3] = forward(c, b[i + 3], kd[i + 3], ks[i + 3]);
+    next[i] = forward(c, b[i], kd[i], ks[i], hd[i], hs[i]);
+    next[i + 1] = forward(c, b[i + 1], kd[i + 1], ks[i + 1], hd[i + 1], hs[i + 1]);
+    next[i + 2] = forward(c, b[i + 2], kd[i + 2], ks[i + 2], hd[i + 2], hs[i + 2]);
+    next[i + 3] = forward(c, b[i + 3], kd[i + 3], ks[i + 3], hd[i + 3], hs[i + 3]);
   }
-  for (; i < n; ++i) next[i] = forward(c, b[i], kd[i], ks[i]);
+  for (; i < n; ++i) next[i] = forward(c, b[i], kd[i], ks[i], hd[i], hs[i]);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;

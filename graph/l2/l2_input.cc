@@ -1,7 +1,7 @@
 // l2-input: entry to a bridge domain (and to the L2 path of cross-connected sub-interfaces).
-// Tags the buffer with its bridge domain, applies the rx interface's ingress tag rewrite,
-// prefetches the MAC table buckets l2-fwd will read, and starts the "l2-input-features" arc
-// (ACLs and other input features by rx interface), whose end is l2-fwd.
+// Tags the buffer with its bridge domain, applies the rx interface's ingress tag rewrite and
+// starts the "l2-input-features" arc (ACLs and other input features by rx interface), whose
+// end is l2-fwd.
 #include <cstdio>
 #include <string>
 
@@ -41,8 +41,7 @@ struct InCtx {
   NodeRuntime& node;
   const L2IfTable& ifs;
   const InterfaceTable& it;
-  const MacTable& fib;
-  const FeatureArc* arc;
+  ArcStart arc;
 };
 
 inline uint16_t enter(InCtx& c, Buffer* b) {
@@ -56,12 +55,7 @@ inline uint16_t enter(InCtx& c, Buffer* b) {
     return kInDrop;
   }
   b->l2_bridge = l2.bd;
-  if (l2.bd) {
-    const uint8_t* d = b->data();
-    c.fib.prefetch(MacTable::key_in_frame(l2.bd, d));
-    c.fib.prefetch(MacTable::key_in_frame(l2.bd, d + 6));
-  }
-  return c.arc->start_next(c.node, b);
+  return c.arc.next(b->rx_if);
 }
 
 template <bool Trace>
@@ -75,7 +69,7 @@ uint32_t l2_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) 
     w.enqueue(node, kInDrop, bi, n);
     return n;
   }
-  InCtx c{node, *rt->ifs.get(), w.interfaces(), rt->fib, g_input_arc.get()};
+  InCtx c{node, *rt->ifs.get(), w.interfaces(), ArcStart(g_input_arc.get())};
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     for (uint32_t k = 4; k < 8; ++k) {

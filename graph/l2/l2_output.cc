@@ -35,13 +35,13 @@ std::string format_out(const uint8_t* d, uint32_t) {
   return b;
 }
 
-inline uint16_t leave(NodeRuntime& node, const L2IfTable& ifs, const FeatureArc* arc, Buffer* b) {
+inline uint16_t leave(NodeRuntime& node, const L2IfTable& ifs, const ArcStart& arc, Buffer* b) {
   const TagOp& op = ifs.entry[b->tx_if].out;
   if (__builtin_expect(op.active(), 0) && !apply_tag_op(b, op)) {
     b->error = node.error_code(kOutRewriteFailed);
     return kOutDrop;
   }
-  return arc->start_next(node, b);
+  return arc.next(b->tx_if);
 }
 
 template <bool Trace>
@@ -56,7 +56,7 @@ uint32_t l2_output(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n)
     return n;
   }
   const L2IfTable& ifs = *rt->ifs.get();
-  const FeatureArc* arc = g_output_arc.get();
+  const ArcStart arc(g_output_arc.get());
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     __builtin_prefetch(b[i + 4]);
