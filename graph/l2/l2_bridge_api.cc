@@ -20,13 +20,6 @@ namespace {
 
 constexpr uint32_t kMaxMacAge = 1000000;  // seconds
 
-Napi::Value json_value(Napi::Env env, const std::string& j) {
-  Napi::Object JSON = env.Global().Get("JSON").As<Napi::Object>();
-  return JSON.Get("parse").As<Napi::Function>().Call(JSON, {Napi::String::New(env, j)});
-}
-
-bool has(const Napi::Object& o, const char* key) { return o.Has(key) && !o.Get(key).IsUndefined(); }
-
 uint32_t bd_id_arg(const Napi::Value& v, const char* field) {
   if (!v.IsNumber()) throw std::runtime_error(std::string(field) + ": must be a bridge domain id (a number)");
   const double d = v.As<Napi::Number>().DoubleValue();
@@ -112,7 +105,7 @@ void bvi_mac_changing(Interface& intf, const uint8_t* new_mac) {
 QUIVER_NAPI(l2BridgeCreate) {
   Napi::Object o = arg_object(info, 0, "bridgeDomain");
   L2Runtime& rt = live_runtime();
-  if (!has(o, "id")) throw std::runtime_error("id: a bridge domain needs an id");
+  if (!has_key(o, "id")) throw std::runtime_error("id: a bridge domain needs an id");
   const uint32_t id = bd_id_arg(o.Get("id"), "id");
   const BdTable& cur = *rt.bds.get();
   if (bd_index_of(cur, id)) throw std::runtime_error("id: bridge domain " + std::to_string(id) + " already exists");

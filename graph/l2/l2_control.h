@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include <napi.h>
+
 #include "../../native/interface.h"
 #include "l2.h"
 
@@ -44,6 +46,10 @@ void bvi_mac_changing(Interface& intf, const uint8_t* new_mac);
 void vlan_interface_deleted(uint32_t if_index);
 
 std::string bd_key_mac(uint64_t key);  // "aa:bb:cc:dd:ee:ff" of a MAC table key
+
+// N-API helpers of the l2 entry points.
+Napi::Value json_value(Napi::Env env, const std::string& json);  // JSON text -> JS value
+bool has_key(const Napi::Object& o, const char* key);              // present and not undefined
 
 }  // namespace l2
 }  // namespace quiver

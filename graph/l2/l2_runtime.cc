@@ -58,6 +58,13 @@ std::string bd_key_mac(uint64_t key) {
   return mac_str(m);
 }
 
+Napi::Value json_value(Napi::Env env, const std::string& json) {
+  Napi::Object JSON = env.Global().Get("JSON").As<Napi::Object>();
+  return JSON.Get("parse").As<Napi::Function>().Call(JSON, {Napi::String::New(env, json)});
+}
+
+bool has_key(const Napi::Object& o, const char* key) { return o.Has(key) && !o.Get(key).IsUndefined(); }
+
 uint16_t bd_index_of(const BdTable& t, uint32_t id) {
   for (uint32_t i = 1; i < kMaxBridgeDomains; ++i)
     if (t.bd[i].valid && t.bd[i].id == id) return uint16_t(i);

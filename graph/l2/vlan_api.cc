@@ -31,18 +31,11 @@ class SubIfOps : public InterfaceOps {
   }
 };
 
-Napi::Value json_value(Napi::Env env, const std::string& j) {
-  Napi::Object JSON = env.Global().Get("JSON").As<Napi::Object>();
-  return JSON.Get("parse").As<Napi::Function>().Call(JSON, {Napi::String::New(env, j)});
-}
-
 uint16_t vid_arg(const Napi::Object& o, const char* key) {
   const uint32_t v = opt_u32(o, key, 0);
   if (v < 1 || v > 4094) throw std::runtime_error(std::string(key) + ": " + std::to_string(v) + " is outside 1..4094");
   return uint16_t(v);
 }
-
-bool has(const Napi::Object& o, const char* key) { return o.Has(key) && !o.Get(key).IsUndefined(); }
 
 // The sub-interface already matching these tags on parent, or kInvalidIf.
 uint32_t matching_sub(const VlanTable& vt, uint32_t parent, bool dot1ad, uint16_t outer, int inner) {
@@ -113,19 +106,19 @@ QUIVER_NAPI(vlanSubifCreate) {
   Napi::Object o = arg_object(info, 0, "subInterface");
   Engine& e = Engine::get();
   L2Runtime& rt = live_runtime();
-  if (!has(o, "parent")) throw std::runtime_error("parent: a sub-interface needs a parent interface");
+  if (!has_key(o, "parent")) throw std::runtime_error("parent: a sub-interface needs a parent interface");
   Interface& parent = interface_arg(o.Get("parent"), "parent");
   const std::string type = opt_string(o, "type", "dot1q");
   if (type != "dot1q" && type != "dot1ad") throw std::runtime_error("type: '" + type + "' is not dot1q or dot1ad");
-  if (!has(o, "outerVlan")) throw std::runtime_error("outerVlan: a sub-interface needs an outer VLAN id");
-  if (has(o, "exactMatch") && !opt_bool(o, "exactMatch", true))
+  if (!has_key(o, "outerVlan")) throw std::runtime_error("outerVlan: a sub-interface needs an outer VLAN id");
+  if (has_key(o, "exactMatch") && !opt_bool(o, "exactMatch", true))
     throw std::runtime_error("exactMatch: only exact-match sub-interfaces are supported");
   SubIf s;
   s.parent = parent.index;
   s.dot1ad = type == "dot1ad";
   s.outer = vid_arg(o, "outerVlan");
   s.n_tags = 1;
-  if (has(o, "innerVlan")) {
+  if (has_key(o, "innerVlan")) {
     s.inner = vid_arg(o, "innerVlan");
     s.n_tags = 2;
   }
@@ -183,7 +176,7 @@ QUIVER_NAPI(vlanTagRewrite) {
     throw std::runtime_error("op: " + op + " needs a sub-interface with " + std::to_string(pop) + " tag(s); '" + intf.name + "' has " +
                              std::to_string(s.n_tags));
   std::vector<uint16_t> vlans;
-  if (has(o, "vlans")) {
+  if (has_key(o, "vlans")) {
     if (!o.Get("vlans").IsArray()) throw std::runtime_error("vlans: must be an array of VLAN ids");
     Napi::Array a = o.Get("vlans").As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); ++i) {
@@ -198,7 +191,7 @@ QUIVER_NAPI(vlanTagRewrite) {
     throw std::runtime_error("vlans: " + op + " takes " + std::to_string(push) + " VLAN id(s), got " + std::to_string(vlans.size()));
   const std::string type = opt_string(o, "type", "dot1q");
   if (type != "dot1q" && type != "dot1ad") throw std::runtime_error("type: '" + type + "' is not dot1q or dot1ad");
-  if (has(o, "type") && !push) throw std::runtime_error("type: " + op + " pushes no tag");
+  if (has_key(o, "type") && !push) throw std::runtime_error("type: " + op + " pushes no tag");
   TagOp in, out;
   in.pop = uint8_t(pop);
   in.push = uint8_t(push);
