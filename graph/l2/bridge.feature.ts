@@ -78,6 +78,8 @@ function validate(section: Section | undefined, config: Parameters<typeof checkI
   const ids = new Map<number, number>();
   const memberOf = new Map<string, string>();
   const typeOf = (name: string) => (config.interfaces ?? []).find((i) => i.name === name)?.type;
+  // An interface is in one L2 mode at a time: cross-connected receivers cannot be members.
+  const xc = new Set(((config.xconnect as { rx: string; tx: string; bidirectional?: boolean }[] | undefined) ?? []).flatMap((x) => (x.bidirectional === false ? [x.rx] : [x.rx, x.tx])));
   (section ?? []).forEach((b, i) => {
     const path = `bridgeDomains[${i}]`;
     const dup = ids.get(b.id);
@@ -89,6 +91,7 @@ function validate(section: Section | undefined, config: Parameters<typeof checkI
       const missing = checkInterface(config, m.interface, `${mp}.interface`);
       issues.push(...missing);
       if (missing.length) return;
+      if (xc.has(m.interface)) issues.push({ path: `${mp}.interface`, reason: `'${m.interface}' is cross-connected (xconnect); an interface is in one L2 mode` });
       const other = memberOf.get(m.interface);
       if (other) issues.push({ path: `${mp}.interface`, reason: `'${m.interface}' is already a member (${other})` });
       else memberOf.set(m.interface, mp);

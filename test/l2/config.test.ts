@@ -132,6 +132,9 @@ describe('bridge domains in the config', () => {
       ),
     );
     await expect(dp.apply({ ...base(), bridgeDomains: [{ id: 1, bogus: true }] })).rejects.toThrow(/bridgeDomains\[0\]\.bogus: unknown key/);
+    await expect(dp.apply({ ...base(), xconnect: [{ rx: 'access', tx: 'other' }] })).rejects.toThrow(
+      /bridgeDomains\[0\]\.members\[1\]\.interface: 'access' is cross-connected/,
+    );
     expect(l2.showBridgeDomain()).toEqual([]);
   });
 });
