@@ -112,4 +112,34 @@ describe('BVI', () => {
     expect(l2.showBridgeDomain(3)[0]!.bvi).toBeNull();
     expectNoLeak();
   });
+
+  it('traces every l2 node a packet crosses, flooded copies and the BVI included', async () => {
+    const { bvi, mac } = setup('x', 4);
+    engine.traceClear();
+    engine.traceAdd('pg-input', 2);
+    await send('xa', [ethernet({ src: STATION, dst: 'ff:ff:ff:ff:ff:ff', type: 0x0806 }, arpRequest)]);
+    await send('xb', [ethernet({ src: '02:00:00:00:bb:01', dst: STATION }, ip)]);
+    const t = engine.traceGet();
+    expect(t).toHaveLength(2);
+    const lines = (k: number) => t[k]!.entries.map((e) => `${e.node}: ${e.text}`);
+    const idx = String(engine.findInterface('xa').index);
+    expect(lines(0)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^l2-input: rx \d+ bridge-domain index \d+$/),
+        expect.stringMatching(/^l2-fwd: bd index \d+ 02:00:00:00:aa:01 -> ff:ff:ff:ff:ff:ff rx \d+ -> l2-flood/),
+        expect.stringMatching(/^l2-flood: bd index \d+ rx \d+ flooded to 2 members$/),
+      ]),
+    );
+    // The original goes to the last member served (the BVI): bvi-input, then ethernet-input again.
+    expect(lines(0)).toEqual(expect.arrayContaining([`bvi-input: to L3 on BVI ${engine.findInterface(bvi).index}`]));
+    expect(lines(1)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^l2-fwd: .* -> l2-output tx ${idx}$`)),
+        `l2-output: tx ${idx}`,
+      ]),
+    );
+    expect(mac).toMatch(/^02:fe:00:01:/);
+    engine.traceClear();
+    expectNoLeak();
+  });
 });

@@ -168,8 +168,22 @@ describe('VLAN sub-interfaces and tag rewrite', () => {
     xconnect(s, 'x8');
     vlan.setTagRewrite(s, { op: 'pop-1' });
     clearCaptures('x8');
+    engine.traceClear();
+    engine.traceAdd('pg-input', 1);
     await send('p8', [f(STATION, HOST, [[Q, 100]])]);
     expectFrames('x8', [f(STATION, HOST)]);
+    const p8 = engine.findInterface('p8').index;
+    const sub8 = engine.findInterface(s).index;
+    expect(engine.traceGet()[0]!.entries.map((e) => `${e.node}: ${e.text}`)).toEqual(
+      expect.arrayContaining([`vlan-input: parent ${p8} vlan 100 -> sub-interface ${sub8} -> l2-input`, expect.stringMatching(/^l2-input: .* tag-rewrite$/)]),
+    );
+    engine.traceClear();
+    engine.traceAdd('pg-input', 1);
+    await send('y8', [plain]);
+    expect(engine.traceGet()[0]!.entries.map((e) => `${e.node}: ${e.text}`)).toContain(
+      `vlan-output: sub-interface ${engine.findInterface(qinq).index} -> parent ${p8} tags pushed`,
+    );
+    engine.traceClear();
     expectNoLeak();
   });
 
