@@ -112,7 +112,7 @@ struct LearnEvent {
   uint32_t pad;
 };
 struct alignas(64) LearnQueue {
-  static constexpr uint32_t kSize = 1024;
+  static constexpr uint32_t kSize = 4096;
   static constexpr uint32_t kRecent = 64;
   std::atomic<uint32_t> head{0};  // consumer (worker 0)
   std::atomic<uint32_t> drains{0};  // bumped by the consumer after each drain
@@ -137,6 +137,8 @@ struct L2Runtime {
   std::atomic<uint32_t> statics[kMaxBridgeDomains] = {};
   uint32_t age_cursor = 0;  // writer-only: next bucket the aging sweep visits
   uint32_t age_last = 0;    // writer-only: time of the last sweep step
+  uint64_t drain_fast_until = 0;  // writer-only: TSC until which learn queues are drained every 10 ms
+  std::atomic<uint32_t> bridge_domains{0};  // how many exist (control side counts)
   uint16_t fwd_node = 0;  // node index of l2-fwd: learn counters are its errors
   double tsc_per_tick = 1;  // TSC ticks per MAC table time unit (10 ms)
   ~L2Runtime() {

@@ -120,6 +120,7 @@ QUIVER_NAPI(l2BridgeCreate) {
   // A recycled index may still own entries of the bridge domain deleted there before.
   on_writer([&](L2Runtime& w) { fib_flush(w, [&](uint64_t key, uint32_t) { return (key >> 48) == index; }); });
   change_bds([&](BdTable& t) { t.bd[index] = b; });
+  rt.bridge_domains.fetch_add(1);
   return Napi::Number::New(info.Env(), index);
 }
 
@@ -142,6 +143,7 @@ QUIVER_NAPI(l2BridgeDelete) {
     throw std::runtime_error("id: bridge domain " + std::to_string(id) + " still has " + std::to_string(members) +
                              " member(s); remove them first");
   change_bds([&](BdTable& t) { t.bd[bd] = BdRuntime(); });
+  live_runtime().bridge_domains.fetch_sub(1);
   on_writer([&](L2Runtime& w) { fib_flush(w, [&](uint64_t key, uint32_t) { return (key >> 48) == bd; }); });
   return info.Env().Undefined();
 }

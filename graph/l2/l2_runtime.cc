@@ -192,8 +192,18 @@ uint32_t l2_fib_process(Worker& w, NodeRuntime& node, const uint32_t*, uint32_t)
   } else {
     rt->age_last = now;
   }
-  // With one worker nothing is queued: aging alone needs no more than ten calls a second.
-  if (rt->n_workers == 1) node.next_run_tsc = w.now_tsc() + uint64_t(rt->tsc_per_tick * 10);
+  // Every wake-up of an idle worker costs (it polls the last millisecond before a deadline):
+  // drain every 10 ms only while other workers queue learn events, and otherwise run as
+  // rarely as learning latency (100 ms) and aging (250 ms) allow.
+  const uint64_t tsc = w.now_tsc();
+  const double ms = rt->tsc_per_tick / 10;
+  if (events) rt->drain_fast_until = tsc + uint64_t(ms * 1000);
+  const bool others = rt->n_workers > 1 && rt->bridge_domains.load(std::memory_order_relaxed) > 0;
+  double next_ms = 1000;
+  if (others && tsc < rt->drain_fast_until) next_ms = 10;
+  else if (others) next_ms = 100;
+  else if (rt->fib.size()) next_ms = 250;
+  node.next_run_tsc = tsc + uint64_t(ms * next_ms);
   return events;
 }
 
@@ -203,7 +213,7 @@ QUIVER_NODE(l2_fib_process, {
   QUIVER_DISPATCH(l2_fib_process),
   .next_nodes = {},
   .errors = {},
-  .interval_ns = 10000000,  // learn events of other workers wait at most this long
+  .interval_ns = 10000000,  // the first call; then the node picks its own pace (see above)
 });
 
 void l2_start(Engine& e) {
