@@ -5,6 +5,7 @@
 #include "../../native/engine.h"
 #include "../../native/napi/napi.h"
 #include "../../native/worker.h"
+#include "l2_control.h"
 
 namespace quiver {
 namespace {
@@ -83,6 +84,8 @@ QUIVER_NAPI(xconnect) {
   }
   Interface& tx = interface_arg(info[1], "tx");
   if (rx.index == tx.index) throw std::runtime_error("tx: cannot cross-connect '" + rx.name + "' to itself");
+  if (l2::is_bvi(rx)) throw std::runtime_error("rx: '" + rx.name + "' is a BVI; it receives from its bridge domain");
+  l2::bridge_detach(rx.index);  // an interface is in one L2 mode at a time
   e.update_runtime(rx.index, [&](IfRuntime& r) {
     r.mode = IfMode::XConnect;
     r.xconnect_peer = tx.index;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfig, validateConfig } from '../../src/config.js';
+import { interfaceTypes } from '../../src/feature.js';
 
 function issues(value: unknown): string[] {
   try {
@@ -68,6 +69,9 @@ xconnect:
   });
 
   it('names bad interface fields, unknown types and a missing type', () => {
+    // Every registered type is listed (features add theirs: sub, bvi, af_packet, ...).
+    const types = interfaceTypes().map((t) => t.type).join(', ');
+    expect(types).toMatch(/^pg(, |$)/);
     expect(
       issues({
         interfaces: [
@@ -82,8 +86,8 @@ xconnect:
       }),
     ).toEqual([
       'interfaces[1].name: may hold letters, digits and _ . / : -',
-      "interfaces[2].type: 'afpacket' is not an interface type (one of: pg)",
-      'interfaces[3].type: required (one of: pg)',
+      `interfaces[2].type: 'afpacket' is not an interface type (one of: ${types})`,
+      `interfaces[3].type: required (one of: ${types})`,
       'interfaces[4].mac: is not a MAC address (aa:bb:cc:dd:ee:ff)',
       'interfaces[4].mtu: Number must be greater than or equal to 68',
       'interfaces[5].streams[0].size: Number must be less than or equal to 2112',

@@ -28,4 +28,15 @@ describe('benchmark smoke', () => {
       expect(row.forwardingMpps, c).toBeGreaterThan(0);
     }
   });
+
+  it('l2bd runs with every MAC learned and reports clocks per node and the ratio to l2xc', () => {
+    const r = smoke('l2bd') as { mppsMedian: number; macs: Record<string, { learned: number; ratioToL2xc: number; clocksPerPacket: object }> };
+    expect(r.mppsMedian).toBeGreaterThan(0);
+    expect(Object.keys(r.macs)).toEqual(['2', '1000', '100000', '200000']);
+    for (const [n, m] of Object.entries(r.macs)) {
+      expect(m.learned).toBe(Number(n));
+      expect(m.ratioToL2xc).toBeGreaterThan(0);
+      expect(Object.keys(m.clocksPerPacket)).toEqual(expect.arrayContaining(['l2-input', 'l2-fwd', 'l2-output']));
+    }
+  });
 });
