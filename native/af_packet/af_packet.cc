@@ -24,12 +24,23 @@
 #ifndef PACKET_FANOUT_FLAG_UNIQUEID
 #define PACKET_FANOUT_FLAG_UNIQUEID 0x2000
 #endif
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
+#endif
 
 namespace quiver {
 
 AfPacketInterface* g_af_packet[kMaxInterfaces];
 
 namespace {
+
+// A packet socket bound to (or left on) a device that is down carries sk_err = ENETDOWN, and
+// poll() reports EPOLLERR until someone reads it: a worker sleeping on it would never sleep.
+void clear_socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+}
 
 [[noreturn]] void sock_fail(uint32_t q, const std::string& what, int err) {
   throw std::runtime_error("queues: queue " + std::to_string(q) + ": " + what + ": " + netdev::errno_str(err));
@@ -84,6 +95,7 @@ void open_socket(AfPacketInterface& pi, AfPacketQueue& q, const RingConfig& rc) 
   sa.sll_protocol = htons(ETH_P_ALL);
   sa.sll_ifindex = pi.host_ifindex;
   if (bind(q.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) sock_fail(q.queue_id, "bind to '" + pi.host + "'", errno);
+  clear_socket_error(q.fd);
   q.wake.watch(q.fd);
 }
 
@@ -92,6 +104,10 @@ void join_fanout(AfPacketInterface& pi, AfPacketQueue& q) {
   if (pi.fanout == "cpu") type = PACKET_FANOUT_CPU;
   else if (pi.fanout == "lb") type = PACKET_FANOUT_LB;
   else if (pi.fanout == "qm") type = PACKET_FANOUT_QM;
+  // A fanout group receives through its own hook, which ignores outgoing frames only with
+  // this flag (PACKET_IGNORE_OUTGOING on the sockets does not reach it): without it every frame
+  // Quiver transmits would come straight back in, a loop.
+  type |= PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
   // Group ids are per network namespace: the first socket asks the kernel for a unique one so
   // that another process's group is never joined by accident.
   uint32_t arg = q.queue_id == 0 ? (type | PACKET_FANOUT_FLAG_UNIQUEID) << 16 : (type << 16) | pi.fanout_id;
@@ -125,7 +141,9 @@ class AfPacketOps : public InterfaceOps {
     pi_ = nullptr;
   }
   void set_admin(Interface&, bool up) override {
-    if (!pi_->gone) netdev::set_up(pi_->ctl, pi_->host, up);
+    if (pi_->gone) return;
+    netdev::set_up(pi_->ctl, pi_->host, up);
+    for (AfPacketQueue* q : pi_->queues) clear_socket_error(q->fd);
   }
   void set_mtu(Interface&, uint32_t mtu) override {
     if (mtu + 22 > pi_->max_frame)
@@ -148,6 +166,8 @@ class AfPacketOps : public InterfaceOps {
       return;
     }
     e.set_link(intf, st == netdev::HostState::Up);
+    // The device went down and up behind our back (or admin down): see clear_socket_error.
+    for (AfPacketQueue* q : pi_->queues) clear_socket_error(q->fd);
     uint64_t drops = 0;
     for (AfPacketQueue* q : pi_->queues) {
       tpacket_stats_v3 s{};

@@ -201,7 +201,7 @@ QUIVER_NODE(af_packet_input, {
 });
 
 enum TxNext : uint16_t { kTxNextDrop };
-enum TxError : uint32_t { kTxErrRingFull, kTxErrTooLong, kTxErrGone, kTxErrSend, kTxErrRejected };
+enum TxError : uint32_t { kTxErrRingFull, kTxErrTooLong, kTxErrGone, kTxErrSend, kTxErrRejected, kTxCsumCompleted };
 
 struct TxTrace {
   uint32_t if_index;
@@ -244,7 +244,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
   }
   AfPacketQueue& q = *pi->tx_queue(w.id());
   TxLock lock(q, pi->tx_shared);
-  uint32_t sent = 0, full = 0, too_long = 0, rejected = 0;
+  uint32_t sent = 0, full = 0, too_long = 0, rejected = 0, completed = 0;
   uint32_t sent_idx[kFrameSize];
   uint64_t bytes = 0;
   const uint32_t room = q.frame_size - kTxDataOffset;
@@ -275,7 +275,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
       if (!(c->flags & kBufNextPresent)) break;
     }
     const bool csum = b->flags & kBufOffloadL4Csum;
-    if (csum) netdev::complete_l4_checksum(dst, len);
+    if (csum) completed += netdev::complete_l4_checksum(dst, len);
     h->tp_len = len;
     h->tp_snaplen = len;
     h->tp_next_offset = 0;
@@ -304,6 +304,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
   w.free(sent_idx, sent);
   if (full) w.count_if(tx, kIfTxNoSpace, full);
   if (too_long) w.count_if(tx, kIfTxErrors, too_long);
+  if (completed) w.count_error(node, kTxCsumCompleted, completed);
   if (rejected) {
     w.count_error(node, kTxErrRejected, rejected);
     w.count_if(tx, kIfTxErrors, rejected);
@@ -334,7 +335,8 @@ QUIVER_NODE(af_packet_output, {
              {"too-long", "frame longer than a tx ring frame", Severity::Error},
              {"interface-gone", "the Linux interface no longer exists", Severity::Error},
              {"send-failed", "sendto() failed: interface down or unbound", Severity::Error},
-             {"rejected", "the kernel rejected a tx frame (wrong format)", Severity::Error}},
+             {"rejected", "the kernel rejected a tx frame (wrong format)", Severity::Error},
+             {"l4-checksum-completed", "TCP/UDP checksum left undone by the sender, computed here", Severity::Info}},
   .format_trace = format_tx,
 });
 QUIVER_ARC(af_packet_output, "interface-output", "af-packet-output");

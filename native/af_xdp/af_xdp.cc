@@ -86,7 +86,12 @@ void open_socket(AfXdpInterface& xi, AfXdpQueue& q, BufferPool& pool) {
   // Copy mode: veth has no zero-copy, and zero-copy on a NIC would need every slot inside
   // physically contiguous memory, which 2624-byte slots over 4 KiB pages are not.
   sa.sxdp_flags = XDP_COPY | XDP_USE_NEED_WAKEUP;
-  if (bind(q.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) sock_fail(q.queue_id, "bind to '" + xi.host + "'", errno);
+  // A socket closed a moment ago (an interface deleted and created again) releases its queue
+  // in deferred kernel work: the queue reads busy until then, for a few milliseconds.
+  int rc;
+  for (int tries = 0; (rc = bind(q.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa)) != 0 && errno == EBUSY && tries < 100; ++tries)
+    usleep(10000);
+  if (rc != 0) sock_fail(q.queue_id, "bind to '" + xi.host + "'", errno);
   q.wake.watch(q.fd);
 }
 
@@ -175,6 +180,21 @@ class AfXdpOps : public InterfaceOps {
       return;
     }
     Engine::get().set_link(intf, st == netdev::HostState::Up);
+    // Frames the kernel dropped for want of room (rx ring full, fill ring empty, too long):
+    // Quiver's rx-no-buffer, so that host counters and ours still add up.
+    uint64_t lost = 0;
+    for (AfXdpQueue* q : xi_->queues) {
+      xdp_statistics st{};
+      socklen_t len = sizeof st;
+      if (getsockopt(q->fd, SOL_XDP, XDP_STATISTICS, &st, &len) != 0) continue;
+      const uint64_t total = st.rx_dropped + st.rx_ring_full;
+      lost += total - q->kernel_drops_seen;
+      q->kernel_drops_seen = total;
+    }
+    if (lost && !intf.rx_queues.empty()) {
+      const uint32_t index = intf.index;
+      Engine::get().workers()[intf.rx_queues[0].worker]->post([index, lost](Worker& w) { w.count_if(index, kIfRxNoBuffer, lost); });
+    }
   }
   std::string details_json(const Interface&) override {
     std::string j = "{\"host\":" + json_str(xi_->host) + ",\"hostIfindex\":" + std::to_string(xi_->host_ifindex) +

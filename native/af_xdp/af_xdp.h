@@ -82,6 +82,7 @@ struct AfXdpQueue {
   BufferBitmap posted;   // in the fill ring or inside the kernel's rx path (rx worker only)
   BufferBitmap sending;  // in the tx ring or awaiting completion (tx owner only)
   std::atomic_flag tx_lock = ATOMIC_FLAG_INIT;  // taken only when more workers than tx queues
+  uint64_t kernel_drops_seen = 0;  // XDP_STATISTICS rx_dropped + rx_ring_full already counted
 };
 
 enum class XdpMode : uint8_t { Native, Generic };

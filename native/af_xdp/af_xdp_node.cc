@@ -177,7 +177,7 @@ QUIVER_NODE(af_xdp_input, {
 });
 
 enum TxNext : uint16_t { kTxNextDrop };
-enum TxError : uint32_t { kTxErrRingFull, kTxErrChained, kTxErrGone, kTxErrKick };
+enum TxError : uint32_t { kTxErrRingFull, kTxErrChained, kTxErrGone, kTxErrKick, kTxCsumCompleted };
 
 struct TxTrace {
   uint32_t if_index;
@@ -225,7 +225,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
   XskRing& t = q.tx;
   const uint32_t room = t.free_slots();
   uint32_t sent_idx[kFrameSize];
-  uint32_t sent = 0, full = 0, chained = 0;
+  uint32_t sent = 0, full = 0, chained = 0, completed = 0;
   uint64_t bytes = 0;
   for (uint32_t i = 0; i < n; ++i) {
     Buffer* b = w.buffer(bi[i]);
@@ -243,7 +243,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
       continue;
     }
     const bool csum = b->flags & kBufOffloadL4Csum;
-    if (csum) netdev::complete_l4_checksum(b->data(), b->length);
+    if (csum) completed += netdev::complete_l4_checksum(b->data(), b->length);
     xdp_desc& d = t.descs()[(t.cached_prod + sent) & t.mask];
     d.addr = uint64_t(bi[i]) * kSlotSize + b->data_offset;
     d.len = b->length;
@@ -275,6 +275,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
   }
   if (full) w.count_if(tx, kIfTxNoSpace, full);
   if (chained) w.count_if(tx, kIfTxErrors, chained);
+  if (completed) w.count_error(node, kTxCsumCompleted, completed);
 }
 
 template <bool Trace>
@@ -300,7 +301,8 @@ QUIVER_NODE(af_xdp_output, {
   .errors = {{"tx-ring-full", "AF_XDP tx ring full", Severity::Error},
              {"chained", "frame longer than one AF_XDP frame", Severity::Error},
              {"interface-gone", "the Linux interface no longer exists", Severity::Error},
-             {"kick-failed", "sendto() kick failed: interface down or unbound", Severity::Error}},
+             {"kick-failed", "sendto() kick failed: interface down or unbound", Severity::Error},
+             {"l4-checksum-completed", "TCP/UDP checksum left undone by the sender, computed here", Severity::Info}},
   .format_trace = format_tx,
 });
 QUIVER_ARC(af_xdp_output, "interface-output", "af-xdp-output");

@@ -148,7 +148,7 @@ QUIVER_NODE(tap_input, {
 });
 
 enum TxNext : uint16_t { kTxNextDrop };
-enum TxError : uint32_t { kTxErrGone, kTxErrHostDown, kTxErrWriteFailed, kTxErrTooLong };
+enum TxError : uint32_t { kTxErrGone, kTxErrHostDown, kTxErrWriteFailed, kTxErrTooLong, kTxCsumToKernel };
 
 struct TxTrace {
   uint32_t if_index;
@@ -191,7 +191,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
   }
   TapQueue& q = *ti->tx_queue(w.id());
   TxLock lock(q, ti->tx_shared);
-  uint32_t sent_idx[kFrameSize], sent = 0, errors = 0;
+  uint32_t sent_idx[kFrameSize], sent = 0, errors = 0, to_kernel = 0;
   uint64_t bytes = 0;
   for (uint32_t i = 0; i < n; ++i) {
     Buffer* b = w.buffer(bi[i]);
@@ -206,6 +206,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
         vh.flags = kVnetNeedsCsum;
         vh.csum_start = uint16_t(l.l4);
         vh.csum_offset = uint16_t(l.field - l.l4);
+        ++to_kernel;
       }
     }
     iovec iov[1 + kMaxChain];
@@ -242,6 +243,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
     sent_idx[sent++] = bi[i];
   }
   if (errors) w.count_if(tx, kIfTxErrors, errors);
+  if (to_kernel) w.count_error(node, kTxCsumToKernel, to_kernel);
   if (sent) {
     w.count_tx(tx, sent, bytes);
     w.capture(tx, true, sent_idx, sent);
@@ -272,7 +274,8 @@ QUIVER_NODE(tap_output, {
   .errors = {{"interface-gone", "the tap device no longer exists", Severity::Error},
              {"host-down", "the tap device is down in its namespace", Severity::Error},
              {"write-failed", "write() on the tap fd failed", Severity::Error},
-             {"too-long", "frame spans more buffers than a write takes", Severity::Error}},
+             {"too-long", "frame spans more buffers than a write takes", Severity::Error},
+             {"checksum-to-kernel", "TCP/UDP checksum left undone, passed on (NEEDS_CSUM)", Severity::Info}},
   .format_trace = format_tx,
 });
 QUIVER_ARC(tap_output, "interface-output", "tap-output");
