@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import * as engine from '../../src/engine.js';
 import { createAfPacketInterface } from '../../src/interfaces/af_packet.js';
 import * as ifs from '../../src/interfaces/index.js';
-import { useEngine } from '../helpers/dataplane.js';
-import { useLab } from '../helpers/netns.js';
+import { useEngine, waitFor } from '../helpers/dataplane.js';
+import { nsRun, useLab } from '../helpers/netns.js';
 import { type DriverUnderTest, conformanceTests } from './conformance.js';
 
 useEngine({ workers: 2 });
@@ -30,6 +30,23 @@ describe('af_packet specifics', () => {
   it('completed the TCP checksums the hosts left to hardware (the transfer above needed it)', () => {
     const e = engine.statsSegment().errors(true).find((x) => x.node === 'af-packet-output' && x.name === 'l4-checksum-completed')!;
     expect(e.count).toBeGreaterThan(100n);
+  });
+
+  it('puts back a VLAN tag the kernel moved into metadata before the packet socket saw the frame', () => {
+    const a = lab().hosts[0]!;
+    // A tagged frame sent raw from A: the receiving side untags it (skb_vlan_untag) before any
+    // packet socket runs, so af_packet only learns the tag from tp_vlan_tci.
+    const frame = '02005e0000020200' + '5e000001' + '8100' + '0064' + '88b5' + '51'.repeat(46);
+    engine.traceClear();
+    engine.traceAdd('af-packet-input', 10);
+    nsRun(a.netns, '/usr/bin/python3', ['-c',
+      `import socket; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("eth0", 0)); s.send(bytes.fromhex("${frame}"))`]);
+    return waitFor(() => engine.traceGet().some((r) => r.entries.some((e) => e.text.includes('vlan 100'))), 3000, 'the tagged frame').then(() => {
+      const rec = engine.traceGet().find((r) => r.entries.some((e) => e.text.includes('vlan 100')))!;
+      expect(rec.entries.find((e) => e.node === 'af-packet-input')!.text).toMatch(/64 bytes, vlan tag restored/);
+      expect(rec.entries.find((e) => e.node === 'ethernet-input')!.text).toMatch(/type 0x88b5 vlan 100/);
+      engine.traceClear();
+    });
   });
 
   it('refuses bad options naming the field', () => {
