@@ -152,3 +152,14 @@ export function describeLab(lab: Lab): string {
     lines.push(`  ${h.netns.padEnd(14)} ${h.ifname} ${h.ip4Prefix.padEnd(16)} ${h.ip6Prefix.padEnd(18)}${h.quiverSide ? ` <-> ${h.quiverSide} (attach Quiver here)` : ''}`);
   return lines.join('\n');
 }
+
+/** For `quiver lab`: builds the topology, prints it, and keeps it until Ctrl-C (SIGINT/SIGTERM
+ *  remove everything, then the process ends of the signal). */
+export async function runLab(options: LabOptions = {}, out: (line: string) => void = (l) => console.log(l)): Promise<never> {
+  const lab = createLab(options);
+  out(describeLab(lab));
+  out('Ctrl-C removes the lab.');
+  return new Promise<never>(() => {
+    setInterval(() => {}, 1 << 30);  // keep the event loop alive until a signal arrives
+  });
+}
