@@ -4,3 +4,4 @@ import './interfaces.js';
 import './commands.js';
 import '../../graph/pg/pg.feature.js';
 import '../../graph/l2/xconnect.feature.js';
+import '../interfaces/drivers.feature.js';

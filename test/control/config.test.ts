@@ -82,8 +82,8 @@ xconnect:
       }),
     ).toEqual([
       'interfaces[1].name: may hold letters, digits and _ . / : -',
-      "interfaces[2].type: 'afpacket' is not an interface type (one of: pg)",
-      'interfaces[3].type: required (one of: pg)',
+      "interfaces[2].type: 'afpacket' is not an interface type (one of: pg, af_xdp, af_packet, tap)",
+      'interfaces[3].type: required (one of: pg, af_xdp, af_packet, tap)',
       'interfaces[4].mac: is not a MAC address (aa:bb:cc:dd:ee:ff)',
       'interfaces[4].mtu: Number must be greater than or equal to 68',
       'interfaces[5].streams[0].size: Number must be less than or equal to 2112',
