@@ -55,7 +55,7 @@ const live = new Set<Lab>();
 let handlersInstalled = false;
 
 // 'exit' also runs after an uncaught exception; signals are caught, cleaned up after, and
-// re-raised so the process still dies of them.
+// re-raised (when nobody else listens) so the process still dies of them.
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
@@ -64,7 +64,9 @@ function installHandlers(): void {
     const handler = () => {
       destroyAllLabs();
       process.removeListener(sig, handler);
-      process.kill(process.pid, sig);  // then die of it as the default action would
+      // Alone, die of the signal as the default action would; a program with its own handler
+      // (a daemon shutting down) decides itself and must not see the signal twice.
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
     };
     process.on(sig, handler);
   }
