@@ -11,7 +11,7 @@
 // Paths alternate within each round so slow drift of a shared machine hits all of them.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as engine from '../../src/engine.js';
 import { xconnectPair } from '../../graph/l2/xconnect.js';
@@ -67,7 +67,7 @@ function setRps(dev: string, mask: string): void {
 }
 
 /** Sets up one path, measures frames arriving in B per second, tears the path down. */
-async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Promise<{ mpps: number; clocks: Record<string, number> }> {
+async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Promise<{ mpps: number; offered: number; clocks: Record<string, number> }> {
   const [a, b] = [lab.hosts[0]!, lab.hosts[1]!];
   let clocks: Record<string, number> = {};
   if (path === 'bridge') {
@@ -91,13 +91,16 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Prom
     await sleep(400);  // warm-up
     if (path !== 'bridge') engine.clearRuntime();
     const c0 = linkCounters('eth0', b.netns).rxPackets;
+    const g0 = linkCounters('eth0', a.netns).txPackets;
     const t0 = process.hrtime.bigint();
     await sleep(seconds * 1000);
     const c1 = linkCounters('eth0', b.netns).rxPackets;
+    const g1 = linkCounters('eth0', a.netns).txPackets;
     const t1 = process.hrtime.bigint();
     if (g.exitCode !== null) throw new Error(`trafgen exited early (${g.exitCode})`);
     if (path !== 'bridge') clocks = clocksPerNode(engine.statsSegment());
-    return { mpps: (c1 - c0) / (Number(t1 - t0) / 1e9) / 1e6, clocks };
+    const secs = Number(t1 - t0) / 1e9;
+    return { mpps: (c1 - c0) / secs / 1e6, offered: (g1 - g0) / secs / 1e6, clocks };
   } finally {
     await stopGenerator(g);
     setRps(a.quiverSide, '0');
@@ -127,14 +130,16 @@ export const veth: Scenario = {
       lab = createLab({ prefix: 'qd-', hosts: 2, offloads: 'off' });
       const paths: Path[] = ['af_xdp', 'af_packet', 'bridge'];
       const mpps: Record<Path, number[]> = { af_xdp: [], af_packet: [], bridge: [] };
+      const offered: Record<Path, number[]> = { af_xdp: [], af_packet: [], bridge: [] };
       const clocks: Record<'af_xdp' | 'af_packet', Record<string, number>[]> = { af_xdp: [], af_packet: [] };
       for (let r = 0; r < o.runs; r++) {
         const line: string[] = [];
         for (const p of paths) {
           const x = await runPath(p, lab, cfg, o.seconds);
           mpps[p].push(x.mpps);
+          offered[p].push(x.offered);
           if (p !== 'bridge') clocks[p].push(x.clocks);
-          line.push(`${p} ${x.mpps.toFixed(3)}`);
+          line.push(`${p} ${x.mpps.toFixed(3)} (offered ${x.offered.toFixed(3)})`);
         }
         o.log(`  run ${r + 1}: ${line.join(', ')} Mpps`);
       }
@@ -147,7 +152,11 @@ export const veth: Scenario = {
       printClocks(o.log, cx.af_xdp);
       o.log('  af_packet clocks/packet:');
       printClocks(o.log, cx.af_packet);
-      return { mppsMedian: med, mppsRuns: mpps, ratioToBridge: ratio, clocksPerPacket: cx };
+      // When B receives all that A offered, the generator was the limit, not the forwarder.
+      const offeredMed = { af_xdp: median(offered.af_xdp), af_packet: median(offered.af_packet), bridge: median(offered.bridge) };
+      o.log(`  offered by the generator (median): af_xdp ${offeredMed.af_xdp.toFixed(3)}, af_packet ${offeredMed.af_packet.toFixed(3)}, ` +
+        `bridge ${offeredMed.bridge.toFixed(3)} Mpps; load average at the end ${loadavg()[0]!.toFixed(2)}`);
+      return { mppsMedian: med, mppsRuns: mpps, offeredMedian: offeredMed, ratioToBridge: ratio, clocksPerPacket: cx, loadAverage: loadavg()[0] };
     } finally {
       if (engine.running()) engine.stop();
       if (lab) destroyLab(lab);
