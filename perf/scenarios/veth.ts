@@ -22,7 +22,10 @@ import { ip, linkCounters } from '../../src/lab/netns.js';
 import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Path = 'af_xdp' | 'af_packet' | 'bridge';
+// af_xdp_generic: generic (skb) XDP with RPS to core 1, so that, as for the bridge, all the
+// kernel's receive work lands on the forwarding core (`--paths af_xdp,af_xdp_generic,bridge`).
+type Path = 'af_xdp' | 'af_xdp_generic' | 'af_packet' | 'bridge';
+const ALL_PATHS: Path[] = ['af_xdp', 'af_xdp_generic', 'af_packet', 'bridge'];
 const DST_MAC = '02:00:00:00:00:02';
 
 // Ethernet / IPv4 198.18.0.1 -> 198.18.0.2 / UDP 1024 -> 1024, 60 bytes + FCS = 64 on the wire.
@@ -78,24 +81,30 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Prom
   } else {
     engine.start({ workers: 1, cores: [1], rxMode: 'polling', buffers: 32768 });
     for (const [h, name] of [[a, 'qa'], [b, 'qb']] as const) {
-      if (path === 'af_xdp') createAfXdpInterface({ host: h.quiverSide, name });
+      if (path === 'af_xdp') createAfXdpInterface({ host: h.quiverSide, name, mode: 'native' });
+      else if (path === 'af_xdp_generic') createAfXdpInterface({ host: h.quiverSide, name, mode: 'generic' });
       else createAfPacketInterface({ host: h.quiverSide, name });
     }
     engine.setInterfaceState('qa', { adminUp: true });
     engine.setInterfaceState('qb', { adminUp: true });
     xconnectPair('qa', 'qb');
   }
-  if (path !== 'af_xdp') setRps(a.quiverSide, '2');
+  if (path !== 'af_xdp') setRps(a.quiverSide, '2');  // native XDP runs before RPS could act
   const g = startGenerator(lab, cfg);
   try {
     await sleep(400);  // warm-up
     if (path !== 'bridge') engine.clearRuntime();
     const c0 = linkCounters('eth0', b.netns).rxPackets;
-    const g0 = linkCounters('eth0', a.netns).txPackets;
+    // Offered = what trafgen pushed into A's veth, including what the receiving side dropped.
+    const sent = () => {
+      const c = linkCounters('eth0', a.netns);
+      return c.txPackets + c.txDropped;
+    };
+    const g0 = sent();
     const t0 = process.hrtime.bigint();
     await sleep(seconds * 1000);
     const c1 = linkCounters('eth0', b.netns).rxPackets;
-    const g1 = linkCounters('eth0', a.netns).txPackets;
+    const g1 = sent();
     const t1 = process.hrtime.bigint();
     if (g.exitCode !== null) throw new Error(`trafgen exited early (${g.exitCode})`);
     if (path !== 'bridge') clocks = clocksPerNode(engine.statsSegment());
@@ -113,7 +122,7 @@ const SYSCTLS = ['net/core/wmem_max', 'net/core/wmem_default'];
 
 export const veth: Scenario = {
   name: 'veth',
-  description: '64 B UDP over veth: trafgen -> Quiver l2-xconnect (af_xdp, af_packet) vs Linux bridge -> counted in a namespace',
+  description: '64 B UDP over veth: trafgen -> Quiver l2-xconnect (af_xdp, af_packet) vs Linux bridge -> counted in a namespace [--paths]',
   async run(o: BenchOptions) {
     if (cpus().length < 2) throw new Error('veth: needs two cores (generator on one, forwarder on the other)');
     if (!['/usr/sbin/trafgen', '/usr/bin/trafgen'].some((f) => existsSync(f)))
@@ -128,10 +137,13 @@ export const veth: Scenario = {
     try {
       for (const p of SYSCTLS) writeFileSync(`/proc/sys/${p}`, String(Math.max(4 << 20, Number(readFileSync(`/proc/sys/${p}`, 'utf8')))));
       lab = createLab({ prefix: 'qd-', hosts: 2, offloads: 'off' });
-      const paths: Path[] = ['af_xdp', 'af_packet', 'bridge'];
-      const mpps: Record<Path, number[]> = { af_xdp: [], af_packet: [], bridge: [] };
-      const offered: Record<Path, number[]> = { af_xdp: [], af_packet: [], bridge: [] };
-      const clocks: Record<'af_xdp' | 'af_packet', Record<string, number>[]> = { af_xdp: [], af_packet: [] };
+      const at = process.argv.indexOf('--paths');
+      const paths = (at >= 0 ? process.argv[at + 1]!.split(',') : ['af_xdp', 'af_packet', 'bridge']) as Path[];
+      for (const p of paths) if (!ALL_PATHS.includes(p)) throw new Error(`--paths: '${p}' is not one of ${ALL_PATHS.join(', ')}`);
+      if (!paths.includes('bridge')) paths.push('bridge');
+      const mpps = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
+      const offered = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
+      const clocks = Object.fromEntries(paths.map((p) => [p, [] as Record<string, number>[]])) as Record<Path, Record<string, number>[]>;
       for (let r = 0; r < o.runs; r++) {
         const line: string[] = [];
         for (const p of paths) {
@@ -143,19 +155,20 @@ export const veth: Scenario = {
         }
         o.log(`  run ${r + 1}: ${line.join(', ')} Mpps`);
       }
-      const med = { af_xdp: median(mpps.af_xdp), af_packet: median(mpps.af_packet), bridge: median(mpps.bridge) };
-      const ratio = { af_xdp: med.af_xdp / med.bridge, af_packet: med.af_packet / med.bridge };
-      o.log(`veth (median of ${o.runs}): af_xdp ${med.af_xdp.toFixed(3)} Mpps (${ratio.af_xdp.toFixed(2)}x bridge), ` +
-        `af_packet ${med.af_packet.toFixed(3)} Mpps (${ratio.af_packet.toFixed(2)}x bridge), Linux bridge ${med.bridge.toFixed(3)} Mpps`);
-      const cx = { af_xdp: medianClocks(clocks.af_xdp), af_packet: medianClocks(clocks.af_packet) };
-      o.log('  af_xdp clocks/packet:');
-      printClocks(o.log, cx.af_xdp);
-      o.log('  af_packet clocks/packet:');
-      printClocks(o.log, cx.af_packet);
+      const med = Object.fromEntries(paths.map((p) => [p, median(mpps[p])])) as Record<Path, number>;
+      const ratio = Object.fromEntries(paths.filter((p) => p !== 'bridge').map((p) => [p, med[p] / med.bridge]));
+      o.log(`veth (median of ${o.runs}): ` +
+        paths.filter((p) => p !== 'bridge').map((p) => `${p} ${med[p].toFixed(3)} Mpps (${ratio[p]!.toFixed(2)}x bridge)`).join(', ') +
+        `, Linux bridge ${med.bridge.toFixed(3)} Mpps`);
+      const cx = Object.fromEntries(paths.filter((p) => p !== 'bridge').map((p) => [p, medianClocks(clocks[p])]));
+      for (const [p, c] of Object.entries(cx)) {
+        o.log(`  ${p} clocks/packet:`);
+        printClocks(o.log, c);
+      }
       // When B receives all that A offered, the generator was the limit, not the forwarder.
-      const offeredMed = { af_xdp: median(offered.af_xdp), af_packet: median(offered.af_packet), bridge: median(offered.bridge) };
-      o.log(`  offered by the generator (median): af_xdp ${offeredMed.af_xdp.toFixed(3)}, af_packet ${offeredMed.af_packet.toFixed(3)}, ` +
-        `bridge ${offeredMed.bridge.toFixed(3)} Mpps; load average at the end ${loadavg()[0]!.toFixed(2)}`);
+      const offeredMed = Object.fromEntries(paths.map((p) => [p, median(offered[p])]));
+      o.log(`  offered by the generator (median): ${paths.map((p) => `${p} ${offeredMed[p]!.toFixed(3)}`).join(', ')} Mpps; ` +
+        `load average at the end ${loadavg()[0]!.toFixed(2)}`);
       return { mppsMedian: med, mppsRuns: mpps, offeredMedian: offeredMed, ratioToBridge: ratio, clocksPerPacket: cx, loadAverage: loadavg()[0] };
     } finally {
       if (engine.running()) engine.stop();
