@@ -65,12 +65,28 @@ async function stopGenerator(g: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
+/** Busy and total jiffies of one core (/proc/stat): busy = all but idle and iowait. */
+function coreTimes(core: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `))!;
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - v[3]! - v[4]!, total };
+}
+
 function setRps(dev: string, mask: string): void {
   writeFileSync(`/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask);
 }
 
 /** Sets up one path, measures frames arriving in B per second, tears the path down. */
-async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Promise<{ mpps: number; offered: number; clocks: Record<string, number> }> {
+interface PathRun {
+  mpps: number;
+  offered: number;
+  /** Share of core 1 (the forwarder's) that was busy, 0..1. */
+  core1Busy: number;
+  clocks: Record<string, number>;
+}
+
+async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Promise<PathRun> {
   const [a, b] = [lab.hosts[0]!, lab.hosts[1]!];
   let clocks: Record<string, number> = {};
   if (path === 'bridge') {
@@ -79,7 +95,9 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Prom
     ip(['link', 'set', 'qd-bench-br', 'up']);
     execFileSync('bridge', ['fdb', 'add', DST_MAC, 'dev', b.quiverSide, 'master', 'static']);
   } else {
-    engine.start({ workers: 1, cores: [1], rxMode: 'polling', buffers: 32768 });
+    // Interrupt mode: under load the worker never sleeps (it only waits when its rings are
+    // empty), and when it waits the core counts as idle, so core-1 busy time is its real cost.
+    engine.start({ workers: 1, cores: [1], rxMode: 'interrupt', buffers: 32768 });
     for (const [h, name] of [[a, 'qa'], [b, 'qb']] as const) {
       if (path === 'af_xdp') createAfXdpInterface({ host: h.quiverSide, name, mode: 'native' });
       else if (path === 'af_xdp_generic') createAfXdpInterface({ host: h.quiverSide, name, mode: 'generic' });
@@ -101,15 +119,18 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Prom
       return c.txPackets + c.txDropped;
     };
     const g0 = sent();
+    const k0 = coreTimes(1);
     const t0 = process.hrtime.bigint();
     await sleep(seconds * 1000);
     const c1 = linkCounters('eth0', b.netns).rxPackets;
     const g1 = sent();
+    const k1 = coreTimes(1);
     const t1 = process.hrtime.bigint();
     if (g.exitCode !== null) throw new Error(`trafgen exited early (${g.exitCode})`);
     if (path !== 'bridge') clocks = clocksPerNode(engine.statsSegment());
     const secs = Number(t1 - t0) / 1e9;
-    return { mpps: (c1 - c0) / secs / 1e6, offered: (g1 - g0) / secs / 1e6, clocks };
+    const core1Busy = (k1.busy - k0.busy) / Math.max(1, k1.total - k0.total);
+    return { mpps: (c1 - c0) / secs / 1e6, offered: (g1 - g0) / secs / 1e6, core1Busy, clocks };
   } finally {
     await stopGenerator(g);
     setRps(a.quiverSide, '0');
@@ -144,14 +165,16 @@ export const veth: Scenario = {
       const mpps = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
       const offered = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
       const clocks = Object.fromEntries(paths.map((p) => [p, [] as Record<string, number>[]])) as Record<Path, Record<string, number>[]>;
+      const perCore = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
       for (let r = 0; r < o.runs; r++) {
         const line: string[] = [];
         for (const p of paths) {
           const x = await runPath(p, lab, cfg, o.seconds);
           mpps[p].push(x.mpps);
           offered[p].push(x.offered);
+          perCore[p].push(x.mpps / Math.max(0.01, x.core1Busy));
           if (p !== 'bridge') clocks[p].push(x.clocks);
-          line.push(`${p} ${x.mpps.toFixed(3)} (offered ${x.offered.toFixed(3)})`);
+          line.push(`${p} ${x.mpps.toFixed(3)} (offered ${x.offered.toFixed(3)}, core 1 ${(x.core1Busy * 100).toFixed(0)}% busy)`);
         }
         o.log(`  run ${r + 1}: ${line.join(', ')} Mpps`);
       }
@@ -165,11 +188,20 @@ export const veth: Scenario = {
         o.log(`  ${p} clocks/packet:`);
         printClocks(o.log, c);
       }
+      // Per busy forwarding core: what the forwarder would carry with core 1 to itself. The
+      // figure that still means something when the generator, not the forwarder, is the limit.
+      const perCoreMed = Object.fromEntries(paths.map((p) => [p, median(perCore[p])])) as Record<Path, number>;
+      const perCoreRatio = Object.fromEntries(paths.filter((p) => p !== 'bridge').map((p) => [p, perCoreMed[p] / perCoreMed.bridge]));
+      o.log(`  per busy core 1 (median): ${paths.map((p) => `${p} ${perCoreMed[p].toFixed(3)}`).join(', ')} Mpps; ` +
+        paths.filter((p) => p !== 'bridge').map((p) => `${p}/bridge ${perCoreRatio[p]!.toFixed(2)}x`).join(', '));
       // When B receives all that A offered, the generator was the limit, not the forwarder.
       const offeredMed = Object.fromEntries(paths.map((p) => [p, median(offered[p])]));
       o.log(`  offered by the generator (median): ${paths.map((p) => `${p} ${offeredMed[p]!.toFixed(3)}`).join(', ')} Mpps; ` +
         `load average at the end ${loadavg()[0]!.toFixed(2)}`);
-      return { mppsMedian: med, mppsRuns: mpps, offeredMedian: offeredMed, ratioToBridge: ratio, clocksPerPacket: cx, loadAverage: loadavg()[0] };
+      return {
+        mppsMedian: med, mppsRuns: mpps, offeredMedian: offeredMed, ratioToBridge: ratio,
+        mppsPerBusyCore: perCoreMed, perCoreRatioToBridge: perCoreRatio, clocksPerPacket: cx, loadAverage: loadavg()[0],
+      };
     } finally {
       if (engine.running()) engine.stop();
       if (lab) destroyLab(lab);
