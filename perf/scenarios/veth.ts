@@ -4,10 +4,15 @@
 // own, so B's stack drops them right after counting: no replies travel back).
 //
 // Two cores: the generator is pinned to core 0, the forwarder gets core 1. Quiver's worker is
-// pinned there; the kernel's share of receiving on A's veth end is steered there with RPS for
-// the bridge and af_packet (the same softirq work both do). Native XDP runs in the veth's own
-// NAPI context on the core that transmitted: for af_xdp the redirect and the copy into the
-// UMEM are paid by the generator's core, as they would be on a NIC's interrupt core.
+// pinned there (interrupt mode: it never sleeps under load, and its idle time shows as idle);
+// the kernel's share of receiving on A's veth end is steered there with RPS for the bridge,
+// af_packet and generic XDP (the same softirq work for all three). Native XDP runs in the
+// veth's own NAPI context on the core that transmitted: for af_xdp the redirect and the copy
+// into the UMEM are paid by the generator's core, as they would be on a NIC's interrupt core.
+//
+// Printed per path: Mpps arriving in B, what trafgen offered (when B gets all of it, the
+// generator was the limit), core 1's busy share and Mpps per busy core-1 second (the
+// forwarder's capacity; meaningful only when nothing else runs on core 1).
 // Paths alternate within each round so slow drift of a shared machine hits all of them.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
