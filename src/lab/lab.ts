@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { QuiverError } from '../errors.js';
 import { parseOrThrow } from '../validate.js';
-import { ip, killAllChildren, linkExists, namespaceExists, nsRun, randomId, sysctl } from './netns.js';
+import { ip, killChildren, linkExists, namespaceExists, nsRun, randomId, sysctl } from './netns.js';
 
 export const LabSchema = z
   .object({
@@ -118,7 +118,7 @@ export function destroyLab(lab: Lab): void {
   if (lab.destroyed) return;
   lab.destroyed = true;
   live.delete(lab);
-  killAllChildren();
+  killChildren(lab.hosts.map((h) => h.netns));
   const errors: string[] = [];
   for (const h of lab.hosts) {
     try {

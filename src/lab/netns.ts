@@ -73,11 +73,11 @@ export function sysctl(path: string, value: string, netns?: string): void {
 }
 
 /** Processes started in namespaces, so that cleanup can stop exactly them (by PID). */
-const children = new Set<ChildProcess>();
+const children = new Map<ChildProcess, string>();
 
 export function nsSpawn(netns: string, cmd: string, args: string[]): ChildProcess {
   const c = spawn('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(c);
+  children.set(c, netns);
   c.on('exit', () => children.delete(c));
   return c;
 }
@@ -92,8 +92,19 @@ export async function stopProcess(c: ChildProcess, graceMs = 500): Promise<void>
   clearTimeout(t);
 }
 
-/** Synchronous last resort (exit handlers): SIGKILL every process we started. */
-export function killAllChildren(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
-  children.clear();
+/** Synchronous (exit handlers, lab teardown): SIGKILL the processes we started in these
+ *  namespaces (all of them when none are named). A process left inside would keep its
+ *  namespace alive after `ip netns del`. */
+export function killChildren(namespaces?: string[]): void {
+  for (const [c, ns] of children) {
+    if (namespaces && !namespaces.includes(ns)) continue;
+    if (c.exitCode === null && c.signalCode === null && c.pid) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    children.delete(c);
+  }
 }
