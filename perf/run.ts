@@ -5,8 +5,9 @@ import { type BenchOptions, type Scenario, writeResult } from './bench.js';
 import { api } from './scenarios/api.js';
 import { l2bd } from './scenarios/l2bd.js';
 import { l2xc } from './scenarios/l2xc.js';
+import { veth } from './scenarios/veth.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
