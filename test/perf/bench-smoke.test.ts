@@ -38,6 +38,8 @@ describe('benchmark smoke', () => {
       expect(m.ratioToL2xc).toBeGreaterThan(0);
       expect(Object.keys(m.clocksPerPacket)).toEqual(expect.arrayContaining(['l2-input', 'l2-fwd', 'l2-output']));
     }
+  });
+
   it('veth runs trafgen through af_xdp, af_packet and a Linux bridge and reports Mpps and ratios', () => {
     const r = smoke('veth') as { mppsMedian: Record<string, number>; ratioToBridge: Record<string, number> };
     for (const p of ['af_xdp', 'af_packet', 'bridge']) expect(r.mppsMedian[p], p).toBeGreaterThan(0);
