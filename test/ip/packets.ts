@@ -199,9 +199,10 @@ export function multicastMac(addr: string): string {
   const b = ip6(addr);
   return ['33', '33', ...[12, 13, 14, 15].map((i) => b[i]!.toString(16).padStart(2, '0'))].join(':');
 }
-/** EUI-64 link-local address of a MAC. */
+/** EUI-64 link-local address of a MAC, in RFC 5952 form. */
 export function linkLocal(m: string): string {
   const b = mac(m);
-  const g = [(b[0]! ^ 2) << 8 | b[1]!, (b[2]! << 8) | 0xff, 0xfe00 | b[3]!, (b[4]! << 8) | b[5]!];
+  const g = [((b[0]! ^ 2) << 8) | b[1]!, (b[2]! << 8) | 0xff, 0xfe00 | b[3]!, (b[4]! << 8) | b[5]!];
+  while (g.length && g[0] === 0) g.shift(); // leading zero groups join the '::'
   return `fe80::${g.map((x) => x.toString(16)).join(':')}`;
 }
