@@ -132,10 +132,10 @@ export const BulkRoutesSchema = z
     table: TableIdSchema.default(0),
     family: z.enum(['ip4', 'ip6']),
     /** Packed prefixes (packPrefixes): [addr, len] or [w0, w1, w2, w3, len] per route. */
-    prefixes: z.instanceof(Uint32Array),
+    prefixes: z.custom<Uint32Array>((v) => v instanceof Uint32Array, 'must be a Uint32Array'),
     /** Where the routes go; routeIndex[i] picks one for prefix i (default: all the first). */
     routes: z.array(RouteTargetSchema).min(1),
-    routeIndex: z.instanceof(Uint32Array).optional(),
+    routeIndex: z.custom<Uint32Array>((v) => v instanceof Uint32Array, 'must be a Uint32Array').optional(),
   })
   .strict()
   .superRefine((b, ctx) => b.routes.forEach((t, i) => checkTarget(t, b.family, ctx, ['routes', i])));

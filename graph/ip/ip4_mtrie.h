@@ -2,7 +2,7 @@
 // leaves indexed by the top 16 bits, then 256-leaf plies for bits 16-23 and 24-31, created only
 // where a prefix longer than /16 (/24) exists. A leaf is either terminal (load-balance index,
 // low bit 1) or the index of the next ply (low bit 0). A lookup is at most three dependent
-// loads; four packets are looked up interleaved so their misses overlap.
+// loads; ip4-lookup stages them over a whole vector so the misses of many packets overlap.
 //
 // Updates are made in place by the control thread while workers read: every change is a
 // single 32-bit release store of a leaf, and a new ply is filled completely before the leaf
@@ -39,28 +39,14 @@ class Ip4Mtrie {
     if (__builtin_expect(!(leaf & 1u), 0)) leaf = plies_[(leaf >> 1) * 256 + (dst & 0xff)];
     return leaf >> 1;
   }
-  // Four lookups interleaved level by level: the loads of one level are independent.
-  void lookup4(const uint32_t* dst, uint32_t* lb) const {
-    uint32_t l0 = root_[dst[0] >> 16], l1 = root_[dst[1] >> 16], l2 = root_[dst[2] >> 16], l3 = root_[dst[3] >> 16];
-    if (!((l0 & l1 & l2 & l3) & 1u)) {
-      if (!(l0 & 1u)) l0 = plies_[(l0 >> 1) * 256 + ((dst[0] >> 8) & 0xff)];
-      if (!(l1 & 1u)) l1 = plies_[(l1 >> 1) * 256 + ((dst[1] >> 8) & 0xff)];
-      if (!(l2 & 1u)) l2 = plies_[(l2 >> 1) * 256 + ((dst[2] >> 8) & 0xff)];
-      if (!(l3 & 1u)) l3 = plies_[(l3 >> 1) * 256 + ((dst[3] >> 8) & 0xff)];
-      if (!((l0 & l1 & l2 & l3) & 1u)) {
-        if (!(l0 & 1u)) l0 = plies_[(l0 >> 1) * 256 + (dst[0] & 0xff)];
-        if (!(l1 & 1u)) l1 = plies_[(l1 >> 1) * 256 + (dst[1] & 0xff)];
-        if (!(l2 & 1u)) l2 = plies_[(l2 >> 1) * 256 + (dst[2] & 0xff)];
-        if (!(l3 & 1u)) l3 = plies_[(l3 >> 1) * 256 + (dst[3] & 0xff)];
-      }
-    }
-    lb[0] = l0 >> 1;
-    lb[1] = l1 >> 1;
-    lb[2] = l2 >> 1;
-    lb[3] = l3 >> 1;
-  }
   // Where the root leaf of dst lives (prefetch ahead of lookup4).
   const uint32_t* root_slot(uint32_t dst) const { return root_ + (dst >> 16); }
+  // Step by step, for lookups staged over a whole vector (prefetch between the steps):
+  // root_leaf(), then next_slot() of a non-terminal leaf at level 1 and 2.
+  uint32_t root_leaf(uint32_t dst) const { return root_[dst >> 16]; }
+  const uint32_t* next_slot(uint32_t leaf, uint32_t dst, int level) const {
+    return plies_ + (leaf >> 1) * 256 + (level == 1 ? (dst >> 8) & 0xff : dst & 0xff);
+  }
 
   // --- control side (prefix in host order, host bits zero) ---
   // Sets prefix/len to lb wherever no longer prefix owns the leaf.

@@ -72,6 +72,20 @@ inline void ip6_multicast_mac(const uint8_t* group, uint8_t* mac) {
 }
 inline bool ip4_is_multicast(uint32_t host) { return (host >> 28) == 0xe; }
 
+// An IPv4 header checksum verifies when the sum over the whole header is 0xffff. The usual
+// 20-byte header is five 32-bit words.
+inline bool ip4_header_checksum_ok(const Ip4Header* ip, uint32_t ihl) {
+  if (__builtin_expect(ihl != 20, 0)) return ip_checksum(ip, ihl) == 0;
+  uint32_t w[5];
+  std::memcpy(w, ip, 20);
+  uint64_t s = uint64_t(w[0]) + w[1] + w[2] + w[3] + w[4];
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return s == 0xffff;
+}
+
 // Ones-complement sum of the IPv6 pseudo-header (RFC 8200 8.1), not folded or inverted.
 inline uint32_t ip6_pseudo_sum(const Ip6Header* ip, uint32_t upper_length, uint8_t next_header) {
   uint32_t s = csum_partial(ip->src, 32);

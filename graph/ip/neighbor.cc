@@ -32,7 +32,9 @@ std::string nkey(uint32_t if_index, IpFamily f, const IpAddr& a) {
   return k;
 }
 
-std::thread g_thread;
+// Heap-held and never destroyed: a process that exits without stopping the engine must not
+// run std::thread's destructor on a joinable thread (std::terminate).
+std::thread* g_thread = nullptr;
 std::atomic<bool> g_run{false};
 
 void neighbor_thread() {
@@ -81,7 +83,7 @@ void l3_on_start(Engine& e) {
   L3::get().start(e);
   g_learn_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   g_run = true;
-  g_thread = std::thread(neighbor_thread);
+  g_thread = new std::thread(neighbor_thread);
 }
 
 void l3_on_stop(Engine& e) {
@@ -91,7 +93,9 @@ void l3_on_stop(Engine& e) {
     ssize_t r = write(g_learn_fd, &one, sizeof one);
     (void)r;
   }
-  if (g_thread.joinable()) g_thread.join();
+  if (g_thread && g_thread->joinable()) g_thread->join();
+  delete g_thread;
+  g_thread = nullptr;
   hold_stop(e);
   L3::get().stop(e);
   if (g_learn_fd >= 0) close(g_learn_fd);

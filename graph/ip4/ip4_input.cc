@@ -35,7 +35,7 @@ std::string format_trace(const uint8_t* d, uint32_t) {
   return b;
 }
 
-inline uint16_t check(Worker& w, NodeRuntime& node, Buffer* b) {
+inline uint16_t check(Worker& w, NodeRuntime& node, const ArcMasks* features, Buffer* b) {
   const uint16_t len = b->length;
   auto* ip = reinterpret_cast<Ip4Header*>(b->data());
   if (__builtin_expect(len < sizeof(Ip4Header), 0)) {
@@ -55,7 +55,7 @@ inline uint16_t check(Worker& w, NodeRuntime& node, Buffer* b) {
     b->error = node.error_code(kTooShort);
     return kNextDrop;
   }
-  if (!(b->flags & kBufIp4ChecksumOk) && __builtin_expect(ip_checksum(ip, ihl) != 0, 0)) {
+  if (!(b->flags & kBufIp4ChecksumOk) && __builtin_expect(!ip4_header_checksum_ok(ip, ihl), 0)) {
     b->error = node.error_code(kBadChecksum);
     return kNextDrop;
   }
@@ -84,11 +84,13 @@ inline uint16_t check(Worker& w, NodeRuntime& node, Buffer* b) {
   if (__builtin_expect(ihl > 20, 0)) w.count_error(node, kOptions);
   b->l3_offset = b->data_offset;
   b->l4_offset = uint16_t(b->data_offset + ihl);
-  return g_arc->start_next(node, b);
+  // No input feature on this interface (the usual case): straight to the lookup.
+  return features->mask[b->rx_if] ? g_arc->start_next(node, b) : uint16_t(kNextLookup);
 }
 
 template <bool Trace>
 uint32_t ip4_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  const ArcMasks* features = g_arc->masks.get();
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   w.buffers(bi, b, n);
@@ -98,12 +100,12 @@ uint32_t ip4_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n)
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data());
     }
-    next[i] = check(w, node, b[i]);
-    next[i + 1] = check(w, node, b[i + 1]);
-    next[i + 2] = check(w, node, b[i + 2]);
-    next[i + 3] = check(w, node, b[i + 3]);
+    next[i] = check(w, node, features, b[i]);
+    next[i + 1] = check(w, node, features, b[i + 1]);
+    next[i + 2] = check(w, node, features, b[i + 2]);
+    next[i + 3] = check(w, node, features, b[i + 3]);
   }
-  for (; i < n; ++i) next[i] = check(w, node, b[i]);
+  for (; i < n; ++i) next[i] = check(w, node, features, b[i]);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;

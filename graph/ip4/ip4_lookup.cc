@@ -1,8 +1,7 @@
 // ip4-lookup: longest-prefix match of the destination in the FIB of the packet's table (the rx
 // interface's, or the one a locally originated packet carries), then the load-balance set
 // (flow hash over the 5-tuple when it has several paths) to one adjacency, whose kind decides
-// the next node. Four packets at a time through the mtrie, with the buffers and the root
-// leaves of the following packets prefetched.
+// the next node.
 #include <cstdio>
 #include <string>
 
@@ -68,53 +67,69 @@ inline uint16_t finish(Worker& w, NodeRuntime& node, const L3View& v, Buffer* b,
 
 inline uint32_t dst_of(Buffer* b) { return ntohl(reinterpret_cast<const Ip4Header*>(b->data())->dst); }
 
+// The mtrie walk is staged over the whole vector: every packet's destination first (root
+// slot prefetched), then every root leaf (next ply slot prefetched for those that need one),
+// then the second level for all, then the third. A packet's ply line is asked for a whole vector before it is read, so the
+// DRAM/TLB misses of a large table overlap instead of queueing behind each other.
 template <bool Trace>
 uint32_t ip4_lookup(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
   const L3View v = L3View::get();
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
+  uint32_t dst[kFrameSize], leaf[kFrameSize];
+  const Ip4Mtrie* trie[kFrameSize];
   w.buffers(bi, b, n);
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 4) {
-    for (uint32_t k = 4; k < 8; ++k) {
-      __builtin_prefetch(b[i + k]);
-      __builtin_prefetch(b[i + k]->data());
+  uint32_t last_fib = ~0u;
+  const Ip4Mtrie* last = nullptr;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + 8 < n) {
+      __builtin_prefetch(b[i + 8]);
+      __builtin_prefetch(b[i + 8]->data());
     }
-    if (i + 12 <= n)
-      for (uint32_t k = 8; k < 12; ++k) __builtin_prefetch(b[i + k]->data());
-    const uint32_t f0 = fib_of(v.ifs, b[i]), f1 = fib_of(v.ifs, b[i + 1]), f2 = fib_of(v.ifs, b[i + 2]),
-                   f3 = fib_of(v.ifs, b[i + 3]);
-    const uint32_t dst[4] = {dst_of(b[i]), dst_of(b[i + 1]), dst_of(b[i + 2]), dst_of(b[i + 3])};
-    uint32_t lb[4];
-    const Ip4Mtrie* m = f0 < kMaxFibs ? g_l3.fib4[f0].load(std::memory_order_acquire) : nullptr;
-    if (__builtin_expect(m && f0 == f1 && f0 == f2 && f0 == f3, 1)) {
-      m->lookup4(dst, lb);
-    } else {
-      const uint32_t f[4] = {f0, f1, f2, f3};
-      for (int k = 0; k < 4; ++k) {
-        const Ip4Mtrie* mk = f[k] < kMaxFibs ? g_l3.fib4[f[k]].load(std::memory_order_acquire) : nullptr;
-        lb[k] = mk ? mk->lookup(dst[k]) : ~0u;
+    const uint32_t f = fib_of(v.ifs, b[i]);
+    if (__builtin_expect(f != last_fib, 0)) {
+      last_fib = f;
+      last = f < kMaxFibs ? g_l3.fib4[f].load(std::memory_order_acquire) : nullptr;
+    }
+    trie[i] = last;
+    dst[i] = dst_of(b[i]);
+    if (__builtin_expect(last != nullptr, 1)) __builtin_prefetch(last->root_slot(dst[i]));
+  }
+  uint32_t pending = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (__builtin_expect(!trie[i], 0)) {
+      leaf[i] = ~0u;  // terminal, load-balance index past the table: "no-table"
+      continue;
+    }
+    leaf[i] = trie[i]->root_leaf(dst[i]);
+    if (!(leaf[i] & 1u)) {
+      __builtin_prefetch(trie[i]->next_slot(leaf[i], dst[i], 1));
+      ++pending;
+    }
+  }
+  for (int level = 1; level <= 2 && pending; ++level) {
+    pending = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (leaf[i] & 1u) continue;
+      leaf[i] = *trie[i]->next_slot(leaf[i], dst[i], level);
+      if (level == 1 && !(leaf[i] & 1u)) {
+        __builtin_prefetch(trie[i]->next_slot(leaf[i], dst[i], 2));
+        ++pending;
       }
     }
-    // Root leaves of the next quad: their data lines were prefetched an iteration ago.
-    if (m)
-      for (uint32_t k = 4; k < 8; ++k) __builtin_prefetch(m->root_slot(dst_of(b[i + k])));
-    next[i] = finish(w, node, v, b[i], lb[0]);
-    next[i + 1] = finish(w, node, v, b[i + 1], lb[1]);
-    next[i + 2] = finish(w, node, v, b[i + 2], lb[2]);
-    next[i + 3] = finish(w, node, v, b[i + 3], lb[3]);
   }
-  for (; i < n; ++i) {
-    const uint32_t f = fib_of(v.ifs, b[i]);
-    const Ip4Mtrie* m = f < kMaxFibs ? g_l3.fib4[f].load(std::memory_order_acquire) : nullptr;
-    next[i] = finish(w, node, v, b[i], m ? m->lookup(dst_of(b[i])) : ~0u);
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    next[i] = finish(w, node, v, b[i], leaf[i] >> 1);
+    next[i + 1] = finish(w, node, v, b[i + 1], leaf[i + 1] >> 1);
+    next[i + 2] = finish(w, node, v, b[i + 2], leaf[i + 2] >> 1);
+    next[i + 3] = finish(w, node, v, b[i + 3], leaf[i + 3] >> 1);
   }
+  for (; i < n; ++i) next[i] = finish(w, node, v, b[i], leaf[i] >> 1);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
-      const uint32_t f = fib_of(v.ifs, b[i]);
-      const Ip4Mtrie* m = f < kMaxFibs ? g_l3.fib4[f].load() : nullptr;
-      NodeTrace t{f, htonl(dst_of(b[i])), m ? m->lookup(dst_of(b[i])) : ~0u, b[i]->next_hop, next[i]};
+      NodeTrace t{fib_of(v.ifs, b[i]), htonl(dst[i]), leaf[i] >> 1, b[i]->next_hop, next[i]};
       w.trace(node, b[i], &t, sizeof t);
     }
   }

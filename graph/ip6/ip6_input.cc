@@ -35,7 +35,7 @@ std::string format_trace(const uint8_t* d, uint32_t) {
   return b;
 }
 
-inline uint16_t check(NodeRuntime& node, Buffer* b) {
+inline uint16_t check(NodeRuntime& node, const ArcMasks* features, Buffer* b) {
   const auto* ip = reinterpret_cast<const Ip6Header*>(b->data());
   if (__builtin_expect(b->length < sizeof(Ip6Header), 0)) {
     b->error = node.error_code(kTooShort);
@@ -64,11 +64,12 @@ inline uint16_t check(NodeRuntime& node, Buffer* b) {
   }
   b->l3_offset = b->data_offset;
   b->l4_offset = uint16_t(b->data_offset + sizeof(Ip6Header));
-  return g_arc->start_next(node, b);
+  return features->mask[b->rx_if] ? g_arc->start_next(node, b) : uint16_t(kNextLookup);
 }
 
 template <bool Trace>
 uint32_t ip6_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  const ArcMasks* features = g_arc->masks.get();
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   w.buffers(bi, b, n);
@@ -78,12 +79,12 @@ uint32_t ip6_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n)
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data());
     }
-    next[i] = check(node, b[i]);
-    next[i + 1] = check(node, b[i + 1]);
-    next[i + 2] = check(node, b[i + 2]);
-    next[i + 3] = check(node, b[i + 3]);
+    next[i] = check(node, features, b[i]);
+    next[i + 1] = check(node, features, b[i + 1]);
+    next[i + 2] = check(node, features, b[i + 2]);
+    next[i + 3] = check(node, features, b[i + 3]);
   }
-  for (; i < n; ++i) next[i] = check(node, b[i]);
+  for (; i < n; ++i) next[i] = check(node, features, b[i]);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;

@@ -45,7 +45,7 @@ inline uint16_t icmp(Buffer* b, uint8_t type, uint8_t code, uint32_t data) {
   return kNextIcmpError;
 }
 
-inline uint16_t rewrite(Worker& w, NodeRuntime& node, const AdjTable* adjs, const InterfaceTable& ift, Buffer* b) {
+inline uint16_t rewrite(Worker& w, NodeRuntime& node, const AdjTable* adjs, const InterfaceTable& ift, const ArcMasks* features, Buffer* b) {
   const Adjacency& a = adjs->adj[b->next_hop];
   if (__builtin_expect(a.kind != AdjKind::Rewrite, 0)) {
     w.count_error(node, kErrNotResolved);
@@ -76,13 +76,14 @@ inline uint16_t rewrite(Worker& w, NodeRuntime& node, const AdjTable* adjs, cons
   b->tx_if = a.if_index;
   b->l2_offset = b->data_offset;
   b->l3_offset = uint16_t(b->data_offset + kEthernetHeaderSize);
-  return g_arc->start_next(node, b);
+  return features->mask[a.if_index] ? g_arc->start_next(node, b) : uint16_t(kNextOutput);
 }
 
 template <bool Trace>
 uint32_t ip6_rewrite(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
   const AdjTable* adjs = g_l3.adjs.get();
   const InterfaceTable& ift = w.interfaces();
+  const ArcMasks* features = g_arc->masks.get();
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   w.buffers(bi, b, n);
@@ -92,12 +93,12 @@ uint32_t ip6_rewrite(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data() - kEthernetHeaderSize, 1);
     }
-    next[i] = rewrite(w, node, adjs, ift, b[i]);
-    next[i + 1] = rewrite(w, node, adjs, ift, b[i + 1]);
-    next[i + 2] = rewrite(w, node, adjs, ift, b[i + 2]);
-    next[i + 3] = rewrite(w, node, adjs, ift, b[i + 3]);
+    next[i] = rewrite(w, node, adjs, ift, features, b[i]);
+    next[i + 1] = rewrite(w, node, adjs, ift, features, b[i + 1]);
+    next[i + 2] = rewrite(w, node, adjs, ift, features, b[i + 2]);
+    next[i + 3] = rewrite(w, node, adjs, ift, features, b[i + 3]);
   }
-  for (; i < n; ++i) next[i] = rewrite(w, node, adjs, ift, b[i]);
+  for (; i < n; ++i) next[i] = rewrite(w, node, adjs, ift, features, b[i]);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
