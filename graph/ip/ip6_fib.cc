@@ -9,22 +9,32 @@
 namespace quiver {
 
 namespace {
+// Slots and band tables in one mapping (zero pages: every slot kEmpty, every band clear).
 Ip6Fib::Array* new_array(uint64_t capacity) {
   auto* a = new Ip6Fib::Array();
-  a->bytes = capacity * sizeof(Ip6Slot);
+  const uint64_t bands = capacity / 2 < 1024 ? 1024 : capacity / 2;
+  const uint64_t slot_bytes = capacity * sizeof(Ip6Slot);
+  const uint64_t b16_bytes = 65536 * 4, b32_bytes = bands * sizeof(Ip6Fib::Band32);
+  a->bytes = slot_bytes + b16_bytes + b32_bytes;
   void* p = mmap(nullptr, a->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     delete a;
     throw std::runtime_error("table: cannot allocate memory for an IPv6 FIB");
   }
-  a->slot = static_cast<Ip6Slot*>(p);  // zero pages: every slot kEmpty
+  if (a->bytes >= (8u << 20)) madvise(p, a->bytes, MADV_HUGEPAGE);
+  auto* base = static_cast<uint8_t*>(p);
+  a->base = p;
+  a->slot = reinterpret_cast<Ip6Slot*>(base);
   a->mask = capacity - 1;
+  a->band32 = reinterpret_cast<Ip6Fib::Band32*>(base + slot_bytes);
+  a->band16 = reinterpret_cast<uint32_t*>(base + slot_bytes + b32_bytes);
+  a->band_mask = bands - 1;
   return a;
 }
 }  // namespace
 
 Ip6Fib::Array::~Array() {
-  if (slot) munmap(slot, bytes);
+  if (base) munmap(base, bytes);
 }
 
 Ip6Fib::Ip6Fib(uint32_t default_lb, EpochManager* epochs) : default_lb_(default_lb), epochs_(epochs) {
@@ -32,6 +42,20 @@ Ip6Fib::Ip6Fib(uint32_t default_lb, EpochManager* epochs) : default_lb_(default_
 }
 
 Ip6Fib::~Ip6Fib() { delete arr_.load(); }
+
+void Ip6Fib::mark_band(Array* a, uint64_t hi, uint32_t len) {
+  if (len == 0) return;  // the default needs no bit: it is what remains
+  if (len <= 32) {
+    // Every top-16 value the prefix covers (a /8 covers 256 of them; a /17../32 one).
+    const uint32_t first = uint32_t(hi >> 48), span = len >= 16 ? 1u : 1u << (16 - len);
+    for (uint32_t i = first; i < first + span; ++i) __atomic_fetch_or(&a->band16[i], 1u << (len - 1), __ATOMIC_RELEASE);
+    return;
+  }
+  Band32& e = a->band32[index32(a, hi)];
+  if (len <= 48) __atomic_fetch_or(&e.b, uint16_t(1u << (len - 33)), __ATOMIC_RELEASE);
+  else if (len <= 64) __atomic_fetch_or(&e.c, uint16_t(1u << (len - 49)), __ATOMIC_RELEASE);
+  else __atomic_fetch_or(&e.d, uint64_t(1) << (len - 65), __ATOMIC_RELEASE);
+}
 
 Ip6Slot* Ip6Fib::find(uint64_t hi, uint64_t lo, uint8_t len) {
   Array* a = arr_.load();
@@ -57,6 +81,7 @@ void Ip6Fib::rebuild(uint64_t capacity) {
   for (uint64_t i = 0; i <= old->mask; ++i) {
     const Ip6Slot& s = old->slot[i];
     if (s.state != kValid) continue;
+    mark_band(a, s.hi, s.len);
     for (uint64_t j = hash(s.hi, s.lo, s.len) & a->mask;; j = (j + 1) & a->mask) {
       if (a->slot[j].state != kEmpty) continue;
       a->slot[j] = s;
@@ -81,39 +106,23 @@ Ip6Slot* Ip6Fib::insert(uint64_t hi, uint64_t lo, uint8_t len) {
     s.lo = lo;
     s.len = len;
     s.special = 0;
-    s.lb = default_lb_;
+    s.lb = default_lb_.load();
     s.pl_api = s.pl_if = ~0u;
     return &s;
   }
 }
 
 void Ip6Fib::publish_slot(Ip6Slot* s) {
+  mark_band(arr_.load(), s->hi, s->len);  // before the slot is visible: no false "absent"
   __atomic_store_n(&s->state, kValid, __ATOMIC_RELEASE);
+  if (s->len == 0) default_lb_.store(s->lb, std::memory_order_release);
   ++n_valid_;
-  if (count_[s->len]++ == 0) {
-    present_[s->len / 64].fetch_or(uint64_t(1) << (s->len % 64));
-    update_longest();
-  }
 }
 
 void Ip6Fib::remove(Ip6Slot* s) {
-  const uint8_t len = s->len;
   __atomic_store_n(&s->state, kDead, __ATOMIC_RELEASE);
   --n_valid_;
   ++n_dead_;
-  if (--count_[len] == 0) {
-    present_[len / 64].fetch_and(~(uint64_t(1) << (len % 64)));
-    update_longest();
-  }
-}
-
-void Ip6Fib::update_longest() {
-  for (int l = 128; l >= 0; --l)
-    if (count_[l]) {
-      longest_.store(uint32_t(l));
-      return;
-    }
-  longest_.store(0);
 }
 
 void Ip6Fib::for_each(const std::function<void(const Ip6Slot&)>& fn) const {

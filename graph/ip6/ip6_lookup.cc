@@ -31,23 +31,7 @@ std::string format_trace(const uint8_t* d, uint32_t) {
   return b;
 }
 
-inline uint16_t lookup(Worker& w, NodeRuntime& node, const L3View& v, Buffer* b, uint32_t* lb_out) {
-  const auto* ip = reinterpret_cast<const Ip6Header*>(b->data());
-  uint32_t fib;
-  if (__builtin_expect(b->rx_if < kMaxInterfaces, 1)) {
-    fib = v.ifs->entry[b->rx_if].fib6;
-  } else {
-    const IpOpaque& o = ip_opaque(b);
-    fib = o.fib_index;
-    if (ip6_is_link_local(ip->dst) && o.origin_if < kMaxInterfaces && v.ifs->entry[o.origin_if].glean6 != ~0u) {
-      b->next_hop = v.ifs->entry[o.origin_if].glean6;
-      *lb_out = ~0u;
-      return kNextDiscover;
-    }
-  }
-  const Ip6Fib* f = fib < kMaxFibs ? g_l3.fib6[fib].load(std::memory_order_acquire) : nullptr;
-  const uint32_t lbi = f ? f->lookup(IpAddr::be64(ip->dst), IpAddr::be64(ip->dst + 8)) : ~0u;
-  *lb_out = lbi;
+inline uint16_t finish(Worker& w, NodeRuntime& node, const L3View& v, Buffer* b, uint32_t lbi) {
   if (__builtin_expect(lbi >= v.lbs->count, 0)) {
     b->error = node.error_code(kErrNoTable);
     return kNextDrop;
@@ -55,6 +39,7 @@ inline uint16_t lookup(Worker& w, NodeRuntime& node, const L3View& v, Buffer* b,
   const LoadBalance& lb = v.lbs->lb[lbi];
   uint32_t ai = lb.bucket[0];
   if (__builtin_expect(lb.n_paths > 1, 0)) {
+    const auto* ip = reinterpret_cast<const Ip6Header*>(b->data());
     b->flow_hash = flow_hash_ip6(ip, sizeof(Ip6Header), ip->next_header, lb.symmetric, b->length);
     ai = lb.pick(b->flow_hash);
   }
@@ -79,30 +64,77 @@ inline uint16_t lookup(Worker& w, NodeRuntime& node, const L3View& v, Buffer* b,
   return kNextDrop;
 }
 
+constexpr uint32_t kNoLength = 0xff;
+constexpr uint32_t kDecided = ~0u - 1;  // next already chosen (link-local egress)
+
+// Staged over the whole vector, like ip4-lookup: every packet's band masks are asked for
+// first, then each packet's longest candidate slot, then the probes, so the misses overlap.
 template <bool Trace>
 uint32_t ip6_lookup(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
   const L3View v = L3View::get();
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
-  uint32_t lb[kFrameSize];
+  uint32_t lb[kFrameSize], first[kFrameSize], fibs[kFrameSize];
+  uint64_t hi[kFrameSize], lo[kFrameSize];
+  const Ip6Fib* fib[kFrameSize];
+  const Ip6Fib::Array* arr[kFrameSize];
+  Ip6Fib::Candidates cand[kFrameSize];
   w.buffers(bi, b, n);
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 4) {
-    for (uint32_t k = 4; k < 8; ++k) {
-      __builtin_prefetch(b[i + k]);
-      __builtin_prefetch(b[i + k]->data());
+  uint32_t last_fib = ~0u;
+  const Ip6Fib* last = nullptr;
+  const Ip6Fib::Array* last_arr = nullptr;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + 8 < n) {
+      __builtin_prefetch(b[i + 8]);
+      __builtin_prefetch(b[i + 8]->data() + 24);
     }
-    next[i] = lookup(w, node, v, b[i], &lb[i]);
-    next[i + 1] = lookup(w, node, v, b[i + 1], &lb[i + 1]);
-    next[i + 2] = lookup(w, node, v, b[i + 2], &lb[i + 2]);
-    next[i + 3] = lookup(w, node, v, b[i + 3], &lb[i + 3]);
+    const auto* ip = reinterpret_cast<const Ip6Header*>(b[i]->data());
+    uint32_t f;
+    lb[i] = ~0u;
+    if (__builtin_expect(b[i]->rx_if < kMaxInterfaces, 1)) {
+      f = v.ifs->entry[b[i]->rx_if].fib6;
+    } else {
+      const IpOpaque& o = ip_opaque(b[i]);
+      f = o.fib_index;
+      if (ip6_is_link_local(ip->dst) && o.origin_if < kMaxInterfaces && v.ifs->entry[o.origin_if].glean6 != ~0u) {
+        b[i]->next_hop = v.ifs->entry[o.origin_if].glean6;  // leaves where it was originated
+        lb[i] = kDecided;
+      }
+    }
+    fibs[i] = f;
+    if (__builtin_expect(f != last_fib, 0)) {
+      last_fib = f;
+      last = f < kMaxFibs ? g_l3.fib6[f].load(std::memory_order_acquire) : nullptr;
+      last_arr = last ? last->array() : nullptr;
+    }
+    fib[i] = last;
+    arr[i] = last_arr;
+    hi[i] = IpAddr::be64(ip->dst);
+    lo[i] = IpAddr::be64(ip->dst + 8);
+    if (last && lb[i] == ~0u) Ip6Fib::prefetch_bands(last_arr, hi[i]);
   }
-  for (; i < n; ++i) next[i] = lookup(w, node, v, b[i], &lb[i]);
+  for (uint32_t i = 0; i < n; ++i) {
+    first[i] = kNoLength;
+    if (!fib[i] || lb[i] != ~0u) continue;
+    cand[i] = fib[i]->candidates(arr[i], hi[i]);
+    // Every candidate's slot is asked for now (a short prefix comes after several misses).
+    Ip6Fib::Candidates rest = cand[i];
+    uint32_t len;
+    for (int k = 0; k < 6 && rest.next(&len); ++k) __builtin_prefetch(Ip6Fib::first_slot(arr[i], hi[i], lo[i], len));
+    cand[i].next(&first[i]);
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!fib[i] || lb[i] != ~0u) continue;
+    uint32_t r = first[i] == kNoLength ? ~0u : Ip6Fib::probe(arr[i], hi[i], lo[i], first[i]);
+    if (r == ~0u) r = fib[i]->resolve(arr[i], hi[i], lo[i], cand[i]);
+    lb[i] = r;
+  }
+  for (uint32_t i = 0; i < n; ++i) next[i] = lb[i] == kDecided ? uint16_t(kNextDiscover) : finish(w, node, v, b[i], lb[i]);
   if constexpr (Trace) {
-    for (i = 0; i < n; ++i) {
+    for (uint32_t i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
       NodeTrace t{};
-      t.fib = b[i]->rx_if < kMaxInterfaces ? v.ifs->entry[b[i]->rx_if].fib6 : ip_opaque(b[i]).fib_index;
+      t.fib = fibs[i];
       std::memcpy(t.dst, reinterpret_cast<const Ip6Header*>(b[i]->data())->dst, 16);
       t.lb = lb[i];
       t.adj = b[i]->next_hop;
