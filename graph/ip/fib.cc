@@ -227,6 +227,14 @@ void L3::delete_table(uint32_t id) {
   engine_->epochs().retire([raw] { delete raw; });
 }
 
+void L3::set_table_hash(FibTable& t, bool symmetric) {
+  if (t.symmetric == symmetric) return;
+  t.symmetric = symmetric;
+  for (auto& pl : pathlists_)
+    if (pl.alive && !pl.paths.empty() && pl.fib == t.index) resolve(pl);
+  publish();
+}
+
 // --- pathlists ---
 
 std::string L3::path_key(uint32_t fib, IpFamily f, const std::vector<Path>& paths) const {

@@ -14,6 +14,7 @@ export * from './prefix.js';
 interface IpRaw {
   ipTableAdd(id: number, opts: { name?: string; ecmpHash?: string }): void;
   ipTableDelete(id: number): void;
+  ipTableSet(id: number, opts: { name?: string; ecmpHash?: string }): void;
   ipTables(): TableInfo[];
   ipInterfaceTable(intf: InterfaceRef, table: number): void;
   ipAddressAdd(intf: InterfaceRef, address: string, announce: boolean): void;
@@ -218,6 +219,11 @@ export interface NeighborInfo {
 export function addTable(t: Table): void {
   const x = parseOrThrow(TableSchema, t, '');
   native(() => raw().ipTableAdd(x.id, { name: x.name, ecmpHash: x.ecmpHash }));
+}
+/** Changes a table's name or ECMP hash (every load-balance set of the table follows). */
+export function setTable(t: Table): void {
+  const x = parseOrThrow(TableSchema, t, '');
+  native(() => raw().ipTableSet(x.id, { name: x.name, ecmpHash: x.ecmpHash }));
 }
 export function deleteTable(id: number): void {
   parseOrThrow(TableIdSchema, id, 'id');

@@ -156,6 +156,18 @@ QUIVER_NAPI(ipTableAdd) {
   return info.Env().Undefined();
 }
 
+// ipTableSet(id, {name?, ecmpHash?}): the hash changes for every load-balance set of the table.
+QUIVER_NAPI(ipTableSet) {
+  L3& l3 = l3_or_throw();
+  FibTable& t = l3.table_or_throw(arg_u32(info, 0, "id"), "id");
+  Napi::Object o = arg_object(info, 1, "table");
+  const std::string hash = opt_string(o, "ecmpHash", t.symmetric ? "symmetric" : "five-tuple");
+  if (hash != "five-tuple" && hash != "symmetric") throw std::runtime_error("ecmpHash: '" + hash + "' is not five-tuple or symmetric");
+  t.name = opt_string(o, "name", t.name);
+  l3.set_table_hash(t, hash == "symmetric");
+  return info.Env().Undefined();
+}
+
 QUIVER_NAPI(ipTableDelete) {
   l3_or_throw().delete_table(arg_u32(info, 0, "id"));
   return info.Env().Undefined();

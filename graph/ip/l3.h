@@ -100,6 +100,7 @@ class L3 {
   FibTable& table_or_throw(uint32_t id, const std::string& field);
   FibTable& add_table(uint32_t id, bool symmetric, const std::string& name);
   void delete_table(uint32_t id);
+  void set_table_hash(FibTable& t, bool symmetric);
   std::vector<FibTable*> tables();
   FibTable* table_at(uint32_t fib) { return fib < tables_.size() ? tables_[fib].get() : nullptr; }
 
