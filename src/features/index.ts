@@ -5,3 +5,4 @@ import './commands.js';
 import '../../graph/pg/pg.feature.js';
 import '../../graph/l2/xconnect.feature.js';
 import '../../graph/l2/bridge.feature.js';
+import '../../graph/ip/ip.feature.js';
