@@ -5,8 +5,6 @@ import { type BenchOptions, type Scenario, writeResult } from './bench.js';
 import { api } from './scenarios/api.js';
 import { fibLoad } from './scenarios/fib-load.js';
 import { ip4 } from './scenarios/ip4.js';
-import { fibLoad } from './scenarios/fib-load.js';
-import { ip4 } from './scenarios/ip4.js';
 import { ip6 } from './scenarios/ip6.js';
 import { l2bd } from './scenarios/l2bd.js';
 import { l2xc } from './scenarios/l2xc.js';
