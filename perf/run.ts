@@ -3,11 +3,14 @@
 // Benchmarks are not tests: they print medians of repeated runs and write perf/results/<name>.json.
 import { type BenchOptions, type Scenario, writeResult } from './bench.js';
 import { api } from './scenarios/api.js';
+import { fibLoad } from './scenarios/fib-load.js';
+import { ip4 } from './scenarios/ip4.js';
+import { ip6 } from './scenarios/ip6.js';
 import { l2bd } from './scenarios/l2bd.js';
 import { l2xc } from './scenarios/l2xc.js';
 import { veth } from './scenarios/veth.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

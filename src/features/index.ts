@@ -6,3 +6,4 @@ import '../../graph/pg/pg.feature.js';
 import '../../graph/l2/xconnect.feature.js';
 import '../../graph/l2/bridge.feature.js';
 import '../interfaces/drivers.feature.js';
+import '../../graph/ip/ip.feature.js';

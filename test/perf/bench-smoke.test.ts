@@ -46,4 +46,30 @@ describe('benchmark smoke', () => {
     for (const p of ['af_xdp', 'af_packet', 'bridge']) expect(r.mppsMedian[p], p).toBeGreaterThan(0);
     expect(r.ratioToBridge.af_xdp).toBeGreaterThan(0);
   });
+
+  it('ip4 routes random destinations beside l2xc and reports Mpps, clocks per node and ratios', () => {
+    const r = smoke('ip4');
+    for (const k of ['routes1', 'routes10000']) {
+      const row = r[k] as { mppsMedian: number; chainRatio: number; clocksPerPacket: Record<string, number> };
+      expect(row.mppsMedian, k).toBeGreaterThan(0);
+      expect(row.chainRatio, k).toBeGreaterThan(0);
+      expect(Object.keys(row.clocksPerPacket)).toEqual(expect.arrayContaining(['ip4-input', 'ip4-lookup', 'ip4-rewrite']));
+    }
+  });
+
+  it('ip6 routes into real prefixes beside l2xc and reports Mpps and clocks per node', () => {
+    const r = smoke('ip6');
+    for (const k of ['routes1', 'routes10000']) {
+      const row = r[k] as { mppsMedian: number; clocksPerPacket: Record<string, number> };
+      expect(row.mppsMedian, k).toBeGreaterThan(0);
+      expect(Object.keys(row.clocksPerPacket)).toEqual(expect.arrayContaining(['ip6-input', 'ip6-lookup', 'ip6-rewrite']));
+    }
+  });
+
+  it('fib-load programs routes through the TypeScript API and reports time and FIB memory', () => {
+    const r = smoke('fib-load');
+    expect(r.routes).toBe(100000);
+    expect(r.oneCallMsMedian).toBeGreaterThan(0);
+    expect(r.fibBytesMedian).toBeGreaterThan(0);
+  });
 });

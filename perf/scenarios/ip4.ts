@@ -1,0 +1,119 @@
+// IPv4 routing over pg: 64-byte UDP frames with random destinations (1.0.0.0 -
+// 223.255.255.255) through ethernet-input -> ip4-input -> ip4-lookup -> ip4-rewrite ->
+// interface-output, with 1, 10k and 1M routes (an Internet-like length mix, 16 next hops, a
+// default route so every packet is forwarded), one worker pinned to the last core. Each run
+// also measures the l2 cross-connect chain, so the ratio compares like with like.
+import { cpus } from 'node:os';
+import * as engine from '../../src/engine.js';
+import * as ip from '../../graph/ip/ip.js';
+import * as pg from '../../graph/pg/pg.js';
+import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
+import { internetLikeRoutes } from './fib-load.js';
+import { runOnce as l2xcOnce } from './l2xc.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const IP4_CHAIN = ['ethernet-input', 'ip4-input', 'ip4-lookup', 'ip4-rewrite', 'interface-output'];
+export const L2XC_CHAIN = ['ethernet-input', 'l2-xconnect', 'interface-output'];
+const HOPS = 16;
+
+interface Sample {
+  mpps: number;
+  clocks: Record<string, number>;
+}
+
+/** Starts the engine with pg0 -> pg1 and `routes` IPv4 routes over 16 next hops on pg1. */
+async function setup(routes: number): Promise<string> {
+  engine.start({ workers: 1, cores: [cpus().length - 1], buffers: 32768 });
+  try {
+    return configure(routes);
+  } catch (e) {
+    engine.stop();
+    throw e;
+  }
+}
+
+function configure(routes: number): string {
+  pg.createPgInterface({ name: 'pg0' });
+  pg.createPgInterface({ name: 'pg1' });
+  engine.setInterfaceState('pg0', { adminUp: true });
+  engine.setInterfaceState('pg1', { adminUp: true });
+  ip.addAddress('pg0', '198.18.0.1/24', { announce: false });
+  ip.addAddress('pg1', '198.18.1.1/24', { announce: false });
+  const targets = Array.from({ length: HOPS }, (_, i) => {
+    const nh = `198.18.1.${10 + i}`;
+    ip.addNeighbor({ interface: 'pg1', address: nh, mac: `02:00:00:00:01:${(10 + i).toString(16).padStart(2, '0')}` });
+    return { paths: [{ via: nh, interface: 'pg1' }] };
+  });
+  ip.addRoute({ prefix: '0.0.0.0/0', paths: [{ via: '198.18.1.10', interface: 'pg1' }] });
+  if (routes > 1) {
+    const prefixes = internetLikeRoutes(routes - 1, 11);
+    const index = new Uint32Array(routes - 1).map((_, i) => i % HOPS);
+    ip.addRoutes({ family: 'ip4', prefixes, routes: targets, routeIndex: index });
+  }
+  return engine.findInterface('pg0').mac;
+}
+
+/** Sends random-destination 64-byte frames for `seconds`; Mpps out of pg1 and clocks per node. */
+export async function measure(dstMac: string, seconds: number, name = 'bench'): Promise<Sample> {
+  pg.addStream('pg0', {
+    name,
+    size: 64,
+    template: { dstMac, srcIp: '198.18.0.2' },
+    fields: [{ field: 'dst-ip', start: 0x01000000, count: 0xc6000000 - 0x01000000, random: true }],
+  });
+  pg.enableStream(name);
+  await sleep(200); // warm-up
+  engine.clearRuntime();
+  engine.clearInterfaces();
+  const t0 = process.hrtime.bigint();
+  await sleep(seconds * 1000);
+  const tx = engine.statsSegment().interfaceCounters(engine.findInterface('pg1').index).txPackets;
+  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  pg.enableStream(name, false);
+  const clocks = clocksPerNode(engine.statsSegment());
+  pg.deleteStream(name);
+  return { mpps: Number(tx) / elapsed / 1e6, clocks };
+}
+
+const chain = (c: Record<string, number>, nodes: string[]) => nodes.reduce((a, n) => a + (c[n] ?? 0), 0);
+
+export const ip4: Scenario = {
+  name: 'ip4',
+  description: 'pg -> ip4 routing, 64 B random destinations, 1 / 10k / 1M routes, beside l2xc',
+  async run(o: BenchOptions) {
+    const sizes = o.smoke ? [1, 10_000] : [1, 10_000, 1_000_000];
+    const xc: Sample[] = [];
+    const results: Record<string, Sample[]> = Object.fromEntries(sizes.map((s) => [String(s), []]));
+    for (let r = 0; r < o.runs; r++) {
+      const x = await l2xcOnce(o.seconds);
+      xc.push(x);
+      let line = `  run ${r + 1}: l2xc ${x.mpps.toFixed(2)} Mpps`;
+      for (const n of sizes) {
+        const mac = await setup(n);
+        try {
+          const s = await measure(mac, o.seconds);
+          results[String(n)]!.push(s);
+          line += `, ${n} routes ${s.mpps.toFixed(2)} Mpps`;
+        } finally {
+          engine.stop();
+        }
+      }
+      o.log(line);
+    }
+    const xcClocks = medianClocks(xc.map((x) => x.clocks));
+    const xcChain = chain(xcClocks, L2XC_CHAIN);
+    const xcMpps = median(xc.map((x) => x.mpps));
+    o.log(`l2xc: ${xcMpps.toFixed(2)} Mpps, chain ${xcChain.toFixed(1)} clocks/packet`);
+    const out: Record<string, unknown> = { l2xc: { mppsMedian: xcMpps, chainClocks: xcChain, clocksPerPacket: xcClocks } };
+    for (const n of sizes) {
+      const s = results[String(n)]!;
+      const clocks = medianClocks(s.map((x) => x.clocks));
+      const mpps = median(s.map((x) => x.mpps));
+      const c = chain(clocks, IP4_CHAIN);
+      o.log(`ip4 ${n} routes: ${mpps.toFixed(2)} Mpps (${(xcMpps / mpps).toFixed(2)}x l2xc time/packet), chain ${c.toFixed(1)} clocks/packet (${(c / xcChain).toFixed(2)}x l2xc chain)`);
+      printClocks(o.log, clocks);
+      out[`routes${n}`] = { mppsMedian: mpps, mppsRuns: s.map((x) => x.mpps), chainClocks: c, chainRatio: c / xcChain, mppsRatio: xcMpps / mpps, clocksPerPacket: clocks };
+    }
+    return out;
+  },
+};

@@ -1,0 +1,171 @@
+// IPv6 routing over pg: 64-byte UDP frames through ethernet-input -> ip6-input -> ip6-lookup
+// -> ip6-rewrite -> interface-output with 1, 10k and 1M routes (an IPv6 DFZ-like length mix
+// under 2000::/4, 16 next hops, a default route), one worker pinned to the last core, beside
+// the l2 cross-connect chain. Destinations: each frame's /64 is taken from a random route of
+// the table (64k of them, round robin) and its low 64 bits are random per packet, so lookups
+// land on real routes of every length, not on the default.
+import { cpus } from 'node:os';
+import * as engine from '../../src/engine.js';
+import * as ip from '../../graph/ip/ip.js';
+import * as pg from '../../graph/pg/pg.js';
+import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
+import { rng } from './fib-load.js';
+import { runOnce as l2xcOnce } from './l2xc.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const IP6_CHAIN = ['ethernet-input', 'ip6-input', 'ip6-lookup', 'ip6-rewrite', 'interface-output'];
+const L2XC_CHAIN = ['ethernet-input', 'l2-xconnect', 'interface-output'];
+const HOPS = 16;
+
+const LENGTH_MIX: [number, number][] = [
+  [19, 0.001], [20, 0.002], [24, 0.002], [28, 0.01], [29, 0.03], [30, 0.01], [32, 0.1], [33, 0.01], [34, 0.01],
+  [36, 0.02], [40, 0.05], [42, 0.01], [44, 0.1], [45, 0.01], [46, 0.02], [47, 0.03], [48, 0.5], [56, 0.03], [64, 0.01],
+];
+
+/** n distinct IPv6 prefixes under 2000::/4 packed [w0, w1, w2, w3, len]. */
+export function ip6Routes(n: number, seed = 3): Uint32Array {
+  const rand = rng(seed);
+  const total = LENGTH_MIX.reduce((a, [, p]) => a + p, 0);
+  let acc = 0;
+  const cdf = LENGTH_MIX.map(([len, p]) => [len, (acc += p / total)] as const);
+  const out = new Uint32Array(n * 5);
+  const seen = new Set<string>();
+  let k = 0;
+  while (k < n) {
+    const u = rand();
+    const len = cdf.find(([, c]) => u <= c)?.[0] ?? 48;
+    const w = [0x20000000 | ((rand() * 0x10000000) >>> 0), (rand() * 2 ** 32) >>> 0, 0, 0];
+    const masked = w.map((x, i) => {
+      const keep = len - 32 * i;
+      return keep >= 32 ? x : keep <= 0 ? 0 : (x & (~0 << (32 - keep))) >>> 0;
+    });
+    if (masked[0] === 0x20010db8) continue; // the test prefix
+    const key = `${masked[0]}:${masked[1]}/${len}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.set([...masked, len], k * 5);
+    k++;
+  }
+  return out;
+}
+
+function frame(dstMac: string, dstHi: [number, number]): Buffer {
+  const f = Buffer.alloc(64);
+  Buffer.from(dstMac.replace(/:/g, ''), 'hex').copy(f, 0);
+  Buffer.from('020000000002', 'hex').copy(f, 6);
+  f.writeUInt16BE(0x86dd, 12);
+  f.writeUInt32BE(0x60000000, 14);
+  f.writeUInt16BE(64 - 54, 18);
+  f[20] = 17;
+  f[21] = 64;
+  Buffer.from('20010db8000000000000000000000002', 'hex').copy(f, 22);
+  f.writeUInt32BE(dstHi[0], 38);
+  f.writeUInt32BE(dstHi[1], 42);
+  f.writeUInt16BE(1024, 54);
+  f.writeUInt16BE(1024, 56);
+  f.writeUInt16BE(10, 58);
+  return f;
+}
+
+export async function setup(routes: number): Promise<Buffer[]> {
+  engine.start({ workers: 1, cores: [cpus().length - 1], buffers: 32768 });
+  try {
+    pg.createPgInterface({ name: 'pg0' });
+    pg.createPgInterface({ name: 'pg1' });
+    engine.setInterfaceState('pg0', { adminUp: true });
+    engine.setInterfaceState('pg1', { adminUp: true });
+    ip.addAddress('pg0', '2001:db8::1/64', { announce: false });
+    ip.addAddress('pg1', '2001:db8:1::1/64', { announce: false });
+    const targets = Array.from({ length: HOPS }, (_, i) => {
+      const nh = `2001:db8:1::${(16 + i).toString(16)}`;
+      ip.addNeighbor({ interface: 'pg1', address: nh, mac: `02:00:00:00:06:${(16 + i).toString(16)}` });
+      return { paths: [{ via: nh, interface: 'pg1' }] };
+    });
+    ip.addRoute({ prefix: '::/0', paths: [{ via: '2001:db8:1::10', interface: 'pg1' }] });
+    const mac = engine.findInterface('pg0').mac;
+    if (routes <= 1) return [frame(mac, [0x20000000, 0])];
+    const prefixes = ip6Routes(routes - 1);
+    ip.addRoutes({ family: 'ip6', prefixes, routes: targets, routeIndex: new Uint32Array(routes - 1).map((_, i) => i % HOPS) });
+    const rand = rng(5);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < Math.min(routes - 1, 65536); i++) {
+      const r = Math.floor(rand() * (routes - 1));
+      const len = prefixes[r * 5 + 4]!;
+      const host = [(rand() * 2 ** 32) >>> 0, (rand() * 2 ** 32) >>> 0];
+      const hi = [0, 1].map((k) => {
+        const keep = len - 32 * k;
+        const m = keep >= 32 ? ~0 : keep <= 0 ? 0 : ~0 << (32 - keep);
+        return ((prefixes[r * 5 + k]! & m) | (host[k]! & ~m)) >>> 0;
+      }) as [number, number];
+      frames.push(frame(mac, hi));
+    }
+    return frames;
+  } catch (e) {
+    engine.stop();
+    throw e;
+  }
+}
+
+export async function measure(frames: Buffer[], seconds: number): Promise<{ mpps: number; clocks: Record<string, number> }> {
+  pg.addStream('pg0', {
+    name: 'bench6',
+    packets: frames,
+    fields: [
+      { field: 'offset', offset: 46, width: 4, start: 0, count: 0xffffffff, random: true },
+      { field: 'offset', offset: 50, width: 4, start: 0, count: 0xffffffff, random: true },
+    ],
+  });
+  pg.enableStream('bench6');
+  await sleep(200);
+  engine.clearRuntime();
+  engine.clearInterfaces();
+  const t0 = process.hrtime.bigint();
+  await sleep(seconds * 1000);
+  const tx = engine.statsSegment().interfaceCounters(engine.findInterface('pg1').index).txPackets;
+  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  pg.enableStream('bench6', false);
+  return { mpps: Number(tx) / elapsed / 1e6, clocks: clocksPerNode(engine.statsSegment()) };
+}
+
+const chain = (c: Record<string, number>, nodes: string[]) => nodes.reduce((a, n) => a + (c[n] ?? 0), 0);
+
+export const ip6: Scenario = {
+  name: 'ip6',
+  description: 'pg -> ip6 routing, 64 B, destinations inside 1 / 10k / 1M routes, beside l2xc',
+  async run(o: BenchOptions) {
+    const sizes = o.smoke ? [1, 10_000] : [1, 10_000, 1_000_000];
+    const xc: { mpps: number; clocks: Record<string, number> }[] = [];
+    const results: Record<string, { mpps: number; clocks: Record<string, number> }[]> = Object.fromEntries(sizes.map((s) => [String(s), []]));
+    for (let r = 0; r < o.runs; r++) {
+      const x = await l2xcOnce(o.seconds);
+      xc.push(x);
+      let line = `  run ${r + 1}: l2xc ${x.mpps.toFixed(2)} Mpps`;
+      for (const n of sizes) {
+        const frames = await setup(n);
+        try {
+          const s = await measure(frames, o.seconds);
+          results[String(n)]!.push(s);
+          line += `, ${n} routes ${s.mpps.toFixed(2)} Mpps`;
+        } finally {
+          engine.stop();
+        }
+      }
+      o.log(line);
+    }
+    const xcClocks = medianClocks(xc.map((x) => x.clocks));
+    const xcChain = chain(xcClocks, L2XC_CHAIN);
+    const xcMpps = median(xc.map((x) => x.mpps));
+    o.log(`l2xc: ${xcMpps.toFixed(2)} Mpps, chain ${xcChain.toFixed(1)} clocks/packet`);
+    const out: Record<string, unknown> = { l2xc: { mppsMedian: xcMpps, chainClocks: xcChain, clocksPerPacket: xcClocks } };
+    for (const n of sizes) {
+      const s = results[String(n)]!;
+      const clocks = medianClocks(s.map((x) => x.clocks));
+      const mpps = median(s.map((x) => x.mpps));
+      const c = chain(clocks, IP6_CHAIN);
+      o.log(`ip6 ${n} routes: ${mpps.toFixed(2)} Mpps (${(xcMpps / mpps).toFixed(2)}x l2xc time/packet), chain ${c.toFixed(1)} clocks/packet (${(c / xcChain).toFixed(2)}x l2xc chain)`);
+      printClocks(o.log, clocks);
+      out[`routes${n}`] = { mppsMedian: mpps, mppsRuns: s.map((x) => x.mpps), chainClocks: c, chainRatio: c / xcChain, mppsRatio: xcMpps / mpps, clocksPerPacket: clocks };
+    }
+    return out;
+  },
+};
