@@ -8,6 +8,9 @@ import { ApiClient, socketPath } from '../client.js';
 import { ConfigError, loadConfigFile } from '../config.js';
 import { runDaemon } from '../daemon/daemon.js';
 import { runPgDemo } from '../demo.js';
+import { ensureTools } from '../lab/tools.js';
+import { runNetnsDemo } from '../lab/demo.js';
+import { runLab } from '../lab/lab.js';
 
 const program = new Command();
 program.name('quiver').description('Quiver userspace dataplane').showHelpAfterError();
@@ -89,13 +92,38 @@ program
 
 program
   .command('demo')
-  .description('forward a pg stream through ethernet-input and l2-xconnect, then show runtime and interfaces')
-  .option('-s, --seconds <n>', 'how long to forward', '3')
-  .option('--size <bytes>', 'frame size', '64')
-  .action(async (o: { seconds: string; size: string }) => {
+  .description(
+    'two namespaces joined through Quiver over AF_XDP (AF_PACKET if AF_XDP cannot attach): ping, iperf3, then show runtime and interfaces; --pg: a pg stream through the graph instead',
+  )
+  .option('-s, --seconds <n>', 'iperf3 (or pg) duration in seconds', '2')
+  .option('--driver <driver>', 'force af_xdp or af_packet')
+  .option('--pg', 'no namespaces: forward a pg stream through ethernet-input and l2-xconnect')
+  .option('--size <bytes>', 'pg frame size', '64')
+  .action(async (o: { seconds: string; size: string; pg?: boolean; driver?: string }) => {
     try {
-      const r = await runPgDemo({ seconds: Number(o.seconds), size: Number(o.size) });
-      if (r.leaked !== 0) process.exitCode = 1;
+      if (o.pg) {
+        const r = await runPgDemo({ seconds: Number(o.seconds), size: Number(o.size) });
+        if (r.leaked !== 0) process.exitCode = 1;
+        return;
+      }
+      if (o.driver && o.driver !== 'af_xdp' && o.driver !== 'af_packet') fail(new Error(`--driver: '${o.driver}' is not af_xdp or af_packet`), 2);
+      ensureTools(['ip', 'ping', 'iperf3'], (l) => console.log(l));
+      const r = await runNetnsDemo({ seconds: Number(o.seconds), driver: o.driver as 'af_xdp' | 'af_packet' | undefined });
+      if (!r.pingOk || r.leaked !== 0) process.exitCode = 1;
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('lab')
+  .description('build namespaces with veth pairs for Quiver to attach (198.18.0.0/15, 2001:db8::/32); removed on Ctrl-C')
+  .option('--hosts <n>', 'how many namespaces', '2')
+  .option('--prefix <p>', 'name prefix of everything created', 'qlab-')
+  .action(async (o: { hosts: string; prefix: string }) => {
+    try {
+      ensureTools(['ip'], (l) => console.log(l));
+      await runLab({ hosts: Number(o.hosts), prefix: o.prefix });
     } catch (e) {
       fail(e);
     }
