@@ -1,0 +1,154 @@
+// Shared-memory ring access for the packet path, from either role, with the peer untrusted:
+// its index is checked against what it may legally be, each descriptor is read once into a
+// local copy (the peer can rewrite shared memory at any time) and its region, offset and
+// length are checked against the negotiated regions before a byte is touched. A client uses
+// its own slot buffers and never follows a descriptor's region/offset at all.
+// Engine-independent: the driver nodes, the quiver/memif library and the fuzz harness use it.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "proto.h"
+#include "session.h"
+
+namespace quiver::memif {
+
+struct RegionView {
+  uint8_t* base = nullptr;
+  uint64_t size = 0;
+};
+
+struct RingView {
+  uint16_t* head = nullptr;   // written by the client
+  uint16_t* tail = nullptr;   // written by the server
+  uint16_t* flags = nullptr;  // MASK_INT, written by the consumer
+  Desc* desc = nullptr;
+  uint16_t size = 0;
+  uint16_t mask = 0;
+  int int_fd = -1;
+  // Client only: slot j's buffer is own + j * buffer_size (descriptors are not followed).
+  uint8_t* own = nullptr;
+  uint32_t buffer_size = 0;
+};
+
+inline RingView make_ring_view(const Connection& c, const Ring& r, int direction, uint32_t index) {
+  RingView v;
+  uint8_t* base = c.ring_base(r);
+  v.head = reinterpret_cast<uint16_t*>(base + kRingHeadOffset);
+  v.tail = reinterpret_cast<uint16_t*>(base + c.layout.tail_offset());
+  v.flags = reinterpret_cast<uint16_t*>(base + kRingFlagsOffset);
+  v.desc = reinterpret_cast<Desc*>(base + c.layout.desc_offset());
+  v.size = uint16_t(1u << r.log2);
+  v.mask = uint16_t(v.size - 1);
+  v.int_fd = r.int_fd;
+  if (c.role == Role::Client) {
+    v.own = c.regions[0].base + c.slot_offset(direction, index, 0);
+    v.buffer_size = c.buffer_size;
+  }
+  return v;
+}
+
+inline uint16_t load_acquire(const uint16_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+inline void store_release(uint16_t* p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+// One read of a descriptor the peer may be rewriting: the checks and the use see the same values.
+inline Desc load_desc(const Desc* p) {
+  Desc d;
+  const uint64_t a = __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_RELAXED);
+  const uint64_t b = __atomic_load_n(reinterpret_cast<const uint64_t*>(p) + 1, __ATOMIC_RELAXED);
+  std::memcpy(&d, &a, 8);
+  std::memcpy(reinterpret_cast<uint8_t*>(&d) + 8, &b, 8);
+  return d;
+}
+
+// Where `len` bytes of slot `slot` live, or nullptr when the peer's descriptor points outside
+// the negotiated memory (64-bit sum: offset + length cannot wrap).
+inline uint8_t* slot_data(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t slot, const Desc& d,
+                          uint32_t len) {
+  if (v.own) return len <= v.buffer_size ? v.own + uint64_t(slot) * v.buffer_size : nullptr;
+  if (d.region >= n_regions || uint64_t(d.offset) + len > regions[d.region].size) return nullptr;
+  return regions[d.region].base + d.offset;
+}
+
+// Exact copy without overreading either side: packets are mostly small, and a call to memcpy
+// costs more than the copy itself below a few hundred bytes.
+inline void copy_bytes(uint8_t* dst, const uint8_t* src, uint32_t len) {
+  struct Chunk {
+    uint8_t b[32];
+  };
+  if (len >= 32 && len <= 256) {
+    Chunk t;
+    for (uint32_t off = 0; off + 32 < len; off += 32) {
+      __builtin_memcpy(&t, src + off, 32);
+      __builtin_memcpy(dst + off, &t, 32);
+    }
+    __builtin_memcpy(&t, src + len - 32, 32);
+    __builtin_memcpy(dst + len - 32, &t, 32);
+  } else if (len > 256) {
+    std::memcpy(dst, src, len);
+  } else if (len >= 16) {
+    uint8_t t[16];
+    __builtin_memcpy(t, src, 16);
+    __builtin_memcpy(dst, t, 16);
+    __builtin_memcpy(t, src + len - 16, 16);
+    __builtin_memcpy(dst + len - 16, t, 16);
+  } else {
+    for (uint32_t i = 0; i < len; ++i) dst[i] = src[i];
+  }
+}
+
+// The peer's index, checked. Receiving: how many slots it published for us to read (from
+// `cursor`); at most `limit` (server: the ring size; client: what we posted). Returns -1 when the
+// value is impossible, which only a broken or hostile peer produces.
+inline int published(uint16_t peer_index, uint16_t cursor, uint32_t limit) {
+  const uint16_t n = uint16_t(peer_index - cursor);
+  return n <= limit ? int(n) : -1;
+}
+
+enum class Scan { Ok, Incomplete, Bad, TooLong };
+struct Segment {
+  const uint8_t* data;
+  uint32_t len;
+};
+constexpr uint32_t kMaxSegments = 64;    // descriptors per packet we copy
+constexpr uint32_t kMaxFrame = 65535;    // bytes per packet we accept
+
+// Walks the packet starting at `cursor` (`avail` slots published): every descriptor validated,
+// segments in segs (up to kMaxSegments), *slots = descriptors used, *total = bytes.
+// Incomplete: the chain's end is not published yet (wait). Bad: a descriptor points outside the
+// regions, is empty, or the chain fills the whole ring without ending. TooLong: valid but more
+// than kMaxSegments descriptors or kMaxFrame bytes; *slots tells how many to skip.
+inline Scan scan_packet(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t cursor, uint32_t avail,
+                        Segment* segs, uint32_t* n_segs, uint32_t* slots, uint32_t* total) {
+  uint32_t used = 0, bytes = 0, n = 0;
+  bool too_long = false;
+  for (;;) {
+    if (used == avail) {
+      *slots = used;
+      return avail >= v.size ? Scan::Bad : Scan::Incomplete;
+    }
+    const uint16_t slot = uint16_t(cursor + used) & v.mask;
+    const Desc d = load_desc(&v.desc[slot]);
+    ++used;
+    const uint8_t* data = d.length ? slot_data(v, regions, n_regions, slot, d, d.length) : nullptr;
+    if (!data) {
+      *slots = used;
+      return Scan::Bad;
+    }
+    if (n < kMaxSegments) segs[n++] = Segment{data, d.length};
+    else too_long = true;
+    bytes = bytes + d.length > kMaxFrame ? kMaxFrame + 1 : bytes + d.length;
+    if (!(d.flags & kDescFlagNext)) break;
+  }
+  *slots = used;
+  *n_segs = n;
+  *total = bytes;
+  return too_long || bytes > kMaxFrame ? Scan::TooLong : Scan::Ok;
+}
+
+// Producer side: after publishing, wake the consumer unless it said it polls.
+inline bool wants_signal(const RingView& v) {
+  return !(__atomic_load_n(v.flags, __ATOMIC_RELAXED) & kRingFlagMaskInt) && v.int_fd >= 0;
+}
+
+}  // namespace quiver::memif

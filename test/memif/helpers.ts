@@ -1,0 +1,127 @@
+// Shared by the memif tests: unique socket paths, windowed pg sends (never more than a ring can
+// hold, so a slow or descheduled peer cannot cause drops), and testpmd process handling.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as pg from '../../graph/pg/pg.js';
+import { waitFor } from '../helpers/dataplane.js';
+import { ethernet, ipv4Udp } from '../helpers/packets.js';
+
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'qm-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Distinct, recognisable frames: UDP source port = sequence number, payload = size-derived bytes. */
+export function frames(n: number, size: number, first = 0): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const payload = Buffer.alloc(size - 14 - 28);
+    for (let k = 0; k < payload.length; k++) payload[k] = (k + i) & 0xff;
+    out.push(ethernet({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' },
+      ipv4Udp({ src: '198.18.0.1', dst: '198.18.1.1', sport: (first + i) & 0xffff, dport: 4789, payload })));
+  }
+  return out;
+}
+
+export function macSwapped(f: Buffer): Buffer {
+  const c = Buffer.from(f);
+  f.copy(c, 0, 6, 12);
+  f.copy(c, 6, 0, 6);
+  return c;
+}
+
+let streamSeq = 0;
+/** Sends `packets` from a pg interface in windows of `window`, waiting after each until
+ * `delivered()` has grown by the window (the peer drained the ring). */
+export async function sendWindowed(from: string, packets: Buffer[], window: number, delivered: () => number, timeoutMs = 10000): Promise<void> {
+  for (let i = 0; i < packets.length; i += window) {
+    const chunk = packets.slice(i, i + window);
+    const before = delivered();
+    const name = `qm-w${streamSeq++}`;
+    pg.addStream(from, { name, packets: chunk, count: chunk.length, enabled: true });
+    await pg.waitStream(name, timeoutMs);
+    pg.deleteStream(name);
+    await waitFor(() => delivered() >= before + chunk.length, timeoutMs, `window ${i / window} of ${chunk.length} packets delivered`);
+  }
+}
+
+// --- dpdk-testpmd (Debian's dpdk package) ---
+
+export interface ForwardStats {
+  rx: number;
+  tx: number;
+  rxDropped: number;
+  txDropped: number;
+}
+
+export interface Testpmd {
+  proc: ChildProcess;
+  output(): string;
+  /** SIGINT, then the forward statistics it printed (its exit status is not trusted: testpmd
+   * 22.11 with memif sometimes segfaults after printing them). */
+  stop(): Promise<ForwardStats>;
+  kill(): Promise<void>;
+}
+
+let prefixSeq = 0;
+export function startTestpmd(o: {
+  role: 'server' | 'client';
+  socket: string;
+  id?: number;
+  mode: 'io' | 'macswap' | 'txonly' | 'rxonly' | 'flowgen';
+  vdevExtra?: string;
+  args?: string[];
+  lcores?: string;
+}): Testpmd {
+  if (!existsSync('/usr/bin/dpdk-testpmd')) throw new Error('dpdk-testpmd is not installed: run npm test (test/setup.sh installs dpdk)');
+  const vdev = `net_memif0,role=${o.role},id=${o.id ?? 0},socket=${o.socket},socket-abstract=no${o.vdevExtra ? `,${o.vdevExtra}` : ''}`;
+  const args = [
+    `--lcores=${o.lcores ?? '0@0,1@0'}`, '--no-pci', '--no-huge', '-m', '512', '--file-prefix', `qm-${process.pid}-${prefixSeq++}`,
+    `--vdev=${vdev}`, '--', '--total-num-mbufs=32768', `--forward-mode=${o.mode}`, '--stats-period', '1', '-a',
+    ...(o.args ?? []),
+  ];
+  const proc = spawn('dpdk-testpmd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
+  const waitExit = async (ms: number) => {
+    const t = new Promise<boolean>((r) => setTimeout(() => r(false), ms));
+    return Promise.race([exited.then(() => true), t]);
+  };
+  return {
+    proc,
+    output: () => out,
+    async stop() {
+      proc.kill('SIGINT');
+      if (!(await waitExit(5000))) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      return parseForwardStats(out);
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export function parseForwardStats(out: string): ForwardStats {
+  const i = out.lastIndexOf('Forward statistics for port 0');
+  if (i < 0) throw new Error(`testpmd printed no forward statistics; its output ends with:\n${out.slice(-1500)}`);
+  const block = out.slice(i, i + 600);
+  const num = (re: RegExp) => {
+    const m = re.exec(block);
+    if (!m) throw new Error(`testpmd statistics without ${re}: ${block}`);
+    return Number(m[1]);
+  };
+  return {
+    rx: num(/RX-packets:\s+(\d+)/),
+    rxDropped: num(/RX-dropped:\s+(\d+)/),
+    tx: num(/TX-packets:\s+(\d+)/),
+    txDropped: num(/TX-dropped:\s+(\d+)/),
+  };
+}
