@@ -394,7 +394,7 @@ void MemifControl::Impl::disconnect(MemifIf& m, Error e, const std::string& reas
     // mode holds no pool buffers in the rings, so nothing is in flight to return.
     eng.epochs().retire([l] { delete l; });
   }
-  if (!reason.empty()) m.last_error = std::string(remote ? "peer: " : "") + reason;
+  if (!reason.empty()) m.last_error = m.last_disconnect = std::string(remote ? "peer: " : "") + reason;
   (void)e;
   after_disconnect(m);
 }

@@ -83,7 +83,10 @@ export interface MemifDetails {
     violations: number;
     controlErrors: Record<string, number>;
   };
+  /** Latest failure: a connection that ended or a connect attempt that failed. */
   lastError: string | null;
+  /** Why the last connection (or handshake) ended; "peer: ..." when the peer said so. */
+  lastDisconnect: string | null;
 }
 
 /** Creates a memif interface (admin down, as every new interface); returns its index. */
@@ -116,7 +119,9 @@ export function memifCounters(ref: engine.InterfaceRef): MemifCounters {
   return { ...c, ...d.counters };
 }
 
-/** Resolves when the memif is connected (link up), rejects after timeoutMs with its last error. */
+/** Resolves when the memif is connected (link up), rejects after timeoutMs with its last error.
+ * A server may still find no free slot for a moment: the client posts its receive buffers
+ * after CONNECTED (DPDK on its first receive burst); see waitMemifReady. */
 export async function waitMemifConnected(ref: engine.InterfaceRef, timeoutMs = 5000): Promise<MemifDetails> {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -124,6 +129,20 @@ export async function waitMemifConnected(ref: engine.InterfaceRef, timeoutMs = 5
     if (d.state === 'connected' && d.linkUp) return d;
     if (Date.now() > until)
       throw new QuiverError('memif', `'${d.name}' not connected within ${timeoutMs} ms (state ${d.state}${d.lastError ? `, last error: ${d.lastError}` : ''})`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Connected, and the client has offered receive slots (a transmit ring has room). */
+export async function waitMemifReady(ref: engine.InterfaceRef, timeoutMs = 5000): Promise<MemifDetails> {
+  const until = Date.now() + timeoutMs;
+  await waitMemifConnected(ref, timeoutMs);
+  for (;;) {
+    const d = showMemif(ref)[0]!;
+    const tx = d.rings.filter((r) => r.direction === 'tx');
+    const room = (r: MemifRing) => (d.role === 'server' ? (r.head - r.tail) & 0xffff : r.size - ((r.head - r.tail) & 0xffff));
+    if (d.state === 'connected' && tx.length > 0 && tx.every((r) => room(r) > 0)) return d;
+    if (Date.now() > until) throw new QuiverError('memif', `'${d.name}' has no transmit room within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -142,7 +161,8 @@ export function formatShowMemif(list: MemifDetails[]): string {
     const c = d.counters;
     out.push(`  connects ${c.connects}, disconnects ${c.disconnects}, violations ${c.violations}`);
     for (const [k, v] of Object.entries(c.controlErrors)) out.push(`  control error ${k}: ${v}`);
-    if (d.lastError) out.push(`  last error: ${d.lastError}`);
+    if (d.lastDisconnect) out.push(`  last disconnect: ${d.lastDisconnect}`);
+    if (d.lastError && d.lastError !== d.lastDisconnect) out.push(`  last error: ${d.lastError}`);
   }
   return out.join('\n');
 }

@@ -89,7 +89,8 @@ std::string memif_details_json(const MemifIf& m) {
     first = false;
     j += json_str(memif::error_name(memif::Error(e))) + ":" + std::to_string(m.control_errors[e]);
   }
-  j += "}},\"lastError\":" + (m.last_error.empty() ? std::string("null") : json_str(m.last_error)) + "}";
+  j += "}},\"lastError\":" + (m.last_error.empty() ? std::string("null") : json_str(m.last_error)) +
+       ",\"lastDisconnect\":" + (m.last_disconnect.empty() ? std::string("null") : json_str(m.last_disconnect)) + "}";
   return j;
 }
 

@@ -58,7 +58,8 @@ struct MemifIf {
   uint64_t connects = 0, disconnects = 0, connect_attempts = 0;
   uint64_t control_errors[size_t(memif::Error::Count)] = {};
   uint64_t violations = 0;
-  std::string last_error;         // why the last connection ended or the last attempt failed
+  std::string last_error;         // latest failure: a connection ended or an attempt failed
+  std::string last_disconnect;    // why the last connection (or handshake) ended
   std::string peer_app, peer_if;  // of the current or last connection
 };
 

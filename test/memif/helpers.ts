@@ -1,7 +1,7 @@
 // Shared by the memif tests: unique socket paths, windowed pg sends (never more than a ring can
 // hold, so a slow or descheduled peer cannot cause drops), and testpmd process handling.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pg from '../../graph/pg/pg.js';
@@ -59,13 +59,16 @@ export interface ForwardStats {
 export interface Testpmd {
   proc: ChildProcess;
   output(): string;
-  /** SIGINT, then the forward statistics it printed (its exit status is not trusted: testpmd
-   * 22.11 with memif sometimes segfaults after printing them). */
+  /** Stops forwarding (the port stays connected, so the rings drain) and returns the forward
+   * statistics testpmd printed. */
   stop(): Promise<ForwardStats>;
+  /** Quits; the exit status is not trusted (testpmd 22.11 with memif sometimes segfaults on exit). */
+  quit(): Promise<void>;
   kill(): Promise<void>;
 }
 
 let prefixSeq = 0;
+/** testpmd in interactive mode fed through a pipe (it exits at once without a terminal otherwise). */
 export function startTestpmd(o: {
   role: 'server' | 'client';
   socket: string;
@@ -74,35 +77,47 @@ export function startTestpmd(o: {
   vdevExtra?: string;
   args?: string[];
   lcores?: string;
+  vdevs?: string[];
 }): Testpmd {
   if (!existsSync('/usr/bin/dpdk-testpmd')) throw new Error('dpdk-testpmd is not installed: run npm test (test/setup.sh installs dpdk)');
-  const vdev = `net_memif0,role=${o.role},id=${o.id ?? 0},socket=${o.socket},socket-abstract=no${o.vdevExtra ? `,${o.vdevExtra}` : ''}`;
+  const vdevs = o.vdevs ?? [`net_memif0,role=${o.role},id=${o.id ?? 0},socket=${o.socket},socket-abstract=no${o.vdevExtra ? `,${o.vdevExtra}` : ''}`];
   const args = [
     `--lcores=${o.lcores ?? '0@0,1@0'}`, '--no-pci', '--no-huge', '-m', '512', '--file-prefix', `qm-${process.pid}-${prefixSeq++}`,
-    `--vdev=${vdev}`, '--', '--total-num-mbufs=32768', `--forward-mode=${o.mode}`, '--stats-period', '1', '-a',
+    ...vdevs.map((v) => `--vdev=${v}`), '--', '-i', '-a', '--total-num-mbufs=32768', `--forward-mode=${o.mode}`,
     ...(o.args ?? []),
   ];
-  const proc = spawn('dpdk-testpmd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Line-buffered: to a pipe its stdout is block-buffered and the statistics would stay unseen.
+  const proc = spawn('stdbuf', ['-oL', 'dpdk-testpmd', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
+  proc.stdin!.on('error', () => {});
   const exited = new Promise<void>((r) => proc.on('exit', () => r()));
-  const waitExit = async (ms: number) => {
-    const t = new Promise<boolean>((r) => setTimeout(() => r(false), ms));
-    return Promise.race([exited.then(() => true), t]);
-  };
+  const alive = () => proc.exitCode === null && proc.signalCode === null;
+  const waitExit = async (ms: number) => Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
   return {
     proc,
     output: () => out,
     async stop() {
-      proc.kill('SIGINT');
+      const from = out.length;
+      proc.stdin!.write('stop\n');
+      const until = Date.now() + 10000;
+      while (!out.slice(from).includes('Accumulated forward statistics')) {
+        if (!alive() || Date.now() > until) throw new Error(`testpmd did not stop forwarding; its output ends with:\n${out.slice(-1500)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return parseForwardStats(out.slice(from));
+    },
+    async quit() {
+      if (!alive()) return;
+      proc.stdin!.write('quit\n');
       if (!(await waitExit(5000))) {
         proc.kill('SIGKILL');
         await exited;
       }
-      return parseForwardStats(out);
     },
     async kill() {
+      if (!alive()) return;
       proc.kill('SIGKILL');
       await exited;
     },
@@ -124,4 +139,18 @@ export function parseForwardStats(out: string): ForwardStats {
     tx: num(/TX-packets:\s+(\d+)/),
     txDropped: num(/TX-dropped:\s+(\d+)/),
   };
+}
+
+/** Frames of a little-endian pcap file, read independently of the code under test. */
+export function readPcap(file: string): Buffer[] {
+  const b = readFileSync(file);
+  const magic = b.readUInt32LE(0);
+  if (magic !== 0xa1b2c3d4 && magic !== 0xa1b23c4d) throw new Error(`${file}: not a little-endian pcap file`);
+  const out: Buffer[] = [];
+  for (let off = 24; off + 16 <= b.length; ) {
+    const incl = b.readUInt32LE(off + 8);
+    out.push(b.subarray(off + 16, off + 16 + incl));
+    off += 16 + incl;
+  }
+  return out;
 }

@@ -103,7 +103,7 @@ describe('memif: Quiver server <-> Quiver client', () => {
     const [s] = memif.showMemif(t.s);
     expect(s).toMatchObject({ state: 'listening', rings: [], regions: [] });
     expect(s.counters).toMatchObject({ connects: 1, disconnects: 1 });
-    expect(s.lastError).toMatch(/interface deleted/);
+    expect(s.lastDisconnect).toMatch(/interface deleted/);
     // Packets towards a disconnected memif are dropped and counted, never queued.
     const before = errorCount('memif-tx', 'not-connected');
     pg.addStream(t.a, { name: 'recon-down', packets: frames(5, 64), count: 5, enabled: true });
@@ -119,7 +119,7 @@ describe('memif: Quiver server <-> Quiver client', () => {
     // The server side goes administratively down: the client is told, waits, reconnects later.
     engine.setInterfaceState(t.s, { adminUp: false });
     await waitFor(() => memif.showMemif(t.c)[0]!.state === 'connecting', 3000, 'client back to connecting');
-    expect(memif.showMemif(t.c)[0]!.lastError).toMatch(/peer: interface administratively down/);
+    expect(memif.showMemif(t.c)[0]!.lastDisconnect).toMatch(/peer: interface administratively down/);
     engine.setInterfaceState(t.s, { adminUp: true });
     await memif.waitMemifConnected(t.c, 5000);
     pg.capture(t.b, 100);
@@ -142,11 +142,11 @@ describe('memif: Quiver server <-> Quiver client', () => {
       const before = errorCount('memif-control', error);
       memif.createMemif({ name, role: 'client', socket, ...cfg });
       up(name);
-      await waitFor(() => (memif.showMemif(name)[0]!.lastError ?? '').length > 0, 3000, `${name} refused`);
+      await waitFor(() => (memif.showMemif(name)[0]!.lastDisconnect ?? '').length > 0, 3000, `${name} refused`);
       const [d] = memif.showMemif(name);
       expect(d.state).not.toBe('connected');
-      expect(d.lastError).toMatch(text);
-      expect(d.lastError).toMatch(/^peer: /);
+      expect(d.lastDisconnect).toMatch(text);
+      expect(d.lastDisconnect).toMatch(/^peer: /);
       expect(errorCount('memif-control', error)).toBeGreaterThan(before);
       expect(memif.showMemif('auth-s')[0]!.state).toBe('listening');
       memif.deleteMemif(name);
