@@ -92,7 +92,8 @@ uint32_t memif_input(Worker& w, NodeRuntime& node, const uint32_t*, uint32_t) {
   for (const RxQueueRef& rq : node.rx_queues) {
     auto* q = static_cast<MemifRxQueue*>(rq.ctx);
     MemifLive* l = q->mif->live.load(std::memory_order_acquire);
-    if (!l || q->qid >= l->n_rx) continue;
+    // A peer that broke the protocol is not read again while the control thread disconnects it.
+    if (!l || q->qid >= l->n_rx || l->fault.load(std::memory_order_relaxed)) continue;
     memif::RxState& r = l->rx[q->qid];
     const uint16_t first_slot = r.cursor;
     memif::RxResult res;
@@ -103,7 +104,7 @@ uint32_t memif_input(Worker& w, NodeRuntime& node, const uint32_t*, uint32_t) {
       if (res.bad_index) w.count_error(node, kInBadIndex);
       if (res.bad_desc || res.bad_index) {
         w.count_if(rq.if_index, kIfRxErrors, 1);
-        memif_fault(l, res.bad_index ? Error::RingIndex : Error::Ring);
+        memif_fault(l, res.bad_index ? Error::RingIndex : Error::Descriptor);
       }
       if (res.too_long) {
         w.count_error(node, kInTooLong, res.too_long);
@@ -177,6 +178,7 @@ uint32_t memif_tx(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) 
     const uint32_t k = end - start;
     MemifIf* m = tx < kMaxInterfaces ? g_memif[tx] : nullptr;
     MemifLive* l = m ? m->live.load(std::memory_order_acquire) : nullptr;
+    if (l && l->fault.load(std::memory_order_relaxed)) l = nullptr;  // being disconnected
     const uint32_t ring = l ? w.id() % l->n_tx : 0;
     if constexpr (Trace) {
       for (uint32_t i = start; i < end; ++i) {
@@ -213,7 +215,7 @@ uint32_t memif_tx(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) 
       if (res.aborted) w.count_if(tx, kIfTxErrors, res.aborted);
       if (res.bad_desc || res.bad_index) {
         w.count_error(node, res.bad_index ? kTxBadIndex : kTxBadDesc);
-        memif_fault(l, res.bad_index ? Error::RingIndex : Error::Ring);
+        memif_fault(l, res.bad_index ? Error::RingIndex : Error::Descriptor);
       }
     }
     start = end;

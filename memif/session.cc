@@ -40,6 +40,7 @@ constexpr ErrorInfo kErrors[] = {
     {"resource-failed", "local resource allocation failed"},
     {"peer-disconnect", "peer sent DISCONNECT"},
     {"handshake-timeout", "handshake did not complete in time"},
+    {"bad-descriptor", "peer broke the ring protocol: invalid descriptor"},
 };
 static_assert(sizeof(kErrors) / sizeof(kErrors[0]) == size_t(Error::Count), "one entry per Error");
 

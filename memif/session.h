@@ -35,7 +35,7 @@ struct Config {
 enum class Error : uint8_t {
   None, MsgSize, Unexpected, UnknownType, Version, UnknownId, AlreadyConnected, InterfaceDown, ModeMismatch,
   Secret, MissingFd, RegionIndex, Region, RegionUnsealed, RingIndex, Ring, NoRings, Cookie, Resource,
-  PeerDisconnect, Timeout, Count
+  PeerDisconnect, Timeout, Descriptor, Count
 };
 const char* error_name(Error e);
 const char* error_text(Error e);
