@@ -5,6 +5,7 @@
 // its own slot buffers and never follows a descriptor's region/offset at all.
 // Engine-independent: the driver nodes, the quiver/memif library and the fuzz harness use it.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -149,6 +150,54 @@ inline Scan scan_packet(const RingView& v, const RegionView* regions, uint32_t n
 // Producer side: after publishing, wake the consumer unless it said it polls.
 inline bool wants_signal(const RingView& v) {
   return !(__atomic_load_n(v.flags, __ATOMIC_RELAXED) & kRingFlagMaskInt) && v.int_fd >= 0;
+}
+
+// One receive ring; only the worker polling the queue touches it.
+struct RxState {
+  RingView v;
+  uint16_t cursor = 0;  // next slot to read
+  uint16_t posted = 0;  // client: head we published (slots offered to the server)
+  bool masked = false;  // we set MASK_INT (polling)
+};
+
+// One transmit ring; workers share it under `lock` when there are fewer rings than workers.
+struct alignas(64) TxState {
+  RingView v;
+  uint16_t cursor = 0;     // server: our tail; client: our head
+  uint16_t reclaimed = 0;  // client: the server's tail as last seen
+  bool shared = false;
+  std::atomic<uint8_t> lock{0};
+  void acquire() {
+    while (lock.exchange(1, std::memory_order_acquire)) __builtin_ia32_pause();
+  }
+  void release() { lock.store(0, std::memory_order_release); }
+};
+
+// Free slots, from the peer's index checked against ours; -1 on an impossible value.
+inline int tx_space(TxState& t, Role role) {
+  RingView& v = t.v;
+  if (role == Role::Server) return published(load_acquire(v.head), t.cursor, v.size);
+  const int back = published(load_acquire(v.tail), t.reclaimed, uint16_t(t.cursor - t.reclaimed));
+  if (back < 0) return -1;
+  t.reclaimed = uint16_t(t.reclaimed + back);
+  return int(v.size - uint16_t(t.cursor - t.reclaimed));
+}
+
+// Where slot `slot` can take data and how much: the client's own buffer, or the buffer the client
+// offered in the descriptor (server), validated. nullptr: invalid.
+inline uint8_t* tx_slot(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t slot, uint32_t* capacity) {
+  if (v.own) {
+    *capacity = v.buffer_size;
+    return v.own + uint64_t(slot) * v.buffer_size;
+  }
+  const Desc d = load_desc(&v.desc[slot]);
+  *capacity = d.length;
+  return d.length ? slot_data(v, regions, n_regions, slot, d, d.length) : nullptr;
+}
+
+inline void put_desc(RingView& v, uint16_t slot, uint32_t length, uint16_t flags) {
+  v.desc[slot].length = length;  // region and offset are the client's and stay untouched
+  v.desc[slot].flags = flags;
 }
 
 }  // namespace quiver::memif
