@@ -35,7 +35,8 @@ export function macSwapped(f: Buffer): Buffer {
 let streamSeq = 0;
 /** Sends `packets` from a pg interface in windows of `window`, waiting after each until
  * `delivered()` has grown by the window (the peer drained the ring). */
-export async function sendWindowed(from: string, packets: Buffer[], window: number, delivered: () => number, timeoutMs = 10000): Promise<void> {
+export async function sendWindowed(from: string, packets: Buffer[], window: number, delivered: () => number, timeoutMs = 10000,
+  diagnose?: () => string): Promise<void> {
   for (let i = 0; i < packets.length; i += window) {
     const chunk = packets.slice(i, i + window);
     const before = delivered();
@@ -43,7 +44,11 @@ export async function sendWindowed(from: string, packets: Buffer[], window: numb
     pg.addStream(from, { name, packets: chunk, count: chunk.length, enabled: true });
     await pg.waitStream(name, timeoutMs);
     pg.deleteStream(name);
-    await waitFor(() => delivered() >= before + chunk.length, timeoutMs, `window ${i / window} of ${chunk.length} packets delivered`);
+    try {
+      await waitFor(() => delivered() >= before + chunk.length, timeoutMs, `window ${i / window} of ${chunk.length} packets delivered (${delivered() - before} were)`);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}${diagnose ? `\n${diagnose()}` : ''}`);
+    }
   }
 }
 

@@ -22,6 +22,8 @@ afterAll(async () => {
     rmSync(`/var/run/dpdk/${d}`, { recursive: true, force: true });
   tmp.cleanup();
 });
+const diagnose = (m: string, t: Testpmd) => () =>
+  `${memif.formatShowMemif(memif.showMemif(m))}\nerrors: ${JSON.stringify(engine.statsSegment().errors(), (_, v) => (typeof v === 'bigint' ? String(v) : v))}\ntestpmd:\n${t.output().slice(-1500)}`;
 function testpmd(o: Parameters<typeof startTestpmd>[0]): Testpmd {
   const t = startTestpmd(o);
   running.push(t);
@@ -54,7 +56,7 @@ describe('memif interop with dpdk-testpmd', () => {
     engine.pcapStart({ interface: q.m, rx: true, tx: false, max: 64, file: pcap });
     const out = [...frames(512, 64), ...frames(256, 1000, 512), ...frames(256, 1514, 768)];
     pg.capture(q.pout, 2000);
-    await sendWindowed(q.pin, out, 256, () => pg.captured(q.pout).length, 15000);
+    await sendWindowed(q.pin, out, 256, () => pg.captured(q.pout).length, 15000, diagnose(q.m, tp));
     const back = pg.captured(q.pout);
     expect(back).toHaveLength(out.length);
     back.forEach((f, i) => expect(f.equals(macSwapped(out[i]!)), `frame ${i}`).toBe(true));
@@ -74,7 +76,7 @@ describe('memif interop with dpdk-testpmd', () => {
     await memif.waitMemifReady(q.m, 15000);
     const out = [...frames(100, 60), ...frames(100, 512, 100), ...frames(100, 513, 200), ...frames(100, 1514, 300)];
     pg.capture(q.pout, 1000);
-    await sendWindowed(q.pin, out, 100, () => pg.captured(q.pout).length, 15000);
+    await sendWindowed(q.pin, out, 100, () => pg.captured(q.pout).length, 15000, diagnose(q.m, tp));
     const back = pg.captured(q.pout);
     expect(back).toHaveLength(out.length);
     back.forEach((f, i) => expect(f.equals(out[i]!), `frame ${i}`).toBe(true));
