@@ -88,8 +88,17 @@ inline uint32_t rx_burst(BufferPool& pool, BufferCache& cache, RxState& r, const
       const Desc d0 = load_desc(&v.desc[cur & v.mask]), d1 = load_desc(&v.desc[uint16_t(cur + 1) & v.mask]);
       const Desc d2 = load_desc(&v.desc[uint16_t(cur + 2) & v.mask]), d3 = load_desc(&v.desc[uint16_t(cur + 3) & v.mask]);
       for (uint32_t k = 4; k < 8; ++k) {
+        // Descriptors two rounds ahead; packet data (the peer's last write: another core's cache)
+        // and our buffers' metadata and data lines one round ahead. An unvalidated address is
+        // only prefetched here, never read.
+        const uint16_t ahead = uint16_t(cur + k) & v.mask;
         __builtin_prefetch(&v.desc[uint16_t(cur + k + 4) & v.mask]);
-        __builtin_prefetch(pool.buffer(bi[out + k]));
+        const Desc dk = load_desc(&v.desc[ahead]);
+        __builtin_prefetch(v.own ? v.own + uint64_t(ahead) * v.buffer_size
+                                 : dk.region < n_regions ? regions[dk.region].base + dk.offset : nullptr);
+        Buffer* bk = pool.buffer(bi[out + k]);
+        __builtin_prefetch(bk, 1);
+        __builtin_prefetch(reinterpret_cast<uint8_t*>(bk) - kMetaOffset + kDataOffset, 1);
       }
       if (simple_desc(d0) && simple_desc(d1) && simple_desc(d2) && simple_desc(d3)) {
         const uint8_t* s0 = slot_data(v, regions, n_regions, cur & v.mask, d0, d0.length);
@@ -200,7 +209,13 @@ inline uint32_t tx_burst(BufferPool& pool, TxState& t, const RegionView* regions
   uint16_t cur = t.cursor;
   uint32_t i = 0;
   for (; i < n && space; ++i) {
-    if (i + 4 < n) __builtin_prefetch(pool.buffer(bi[i + 4]));
+    if (i + 4 < n) {
+      Buffer* ahead = pool.buffer(bi[i + 4]);
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(reinterpret_cast<uint8_t*>(ahead) - kMetaOffset + kDataOffset);
+      if (v.own) __builtin_prefetch(v.own + uint64_t(uint16_t(cur + 4) & v.mask) * v.buffer_size, 1);
+      else __builtin_prefetch(&v.desc[uint16_t(cur + 8) & v.mask]);
+    }
     Buffer* b = pool.buffer(bi[i]);
     const uint32_t total = b->total_length();
     if (__builtin_expect(total == 0, 0)) {

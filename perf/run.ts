@@ -5,9 +5,10 @@ import { type BenchOptions, type Scenario, writeResult } from './bench.js';
 import { api } from './scenarios/api.js';
 import { l2bd } from './scenarios/l2bd.js';
 import { l2xc } from './scenarios/l2xc.js';
+import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, memifScenario];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

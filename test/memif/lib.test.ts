@@ -212,6 +212,27 @@ for p in (arp, arp_reply, ping, pong, other): print(raw(p).hex())
     expect(m.status().state).toBe('listening');
   });
 
+  it('lets a listener close the port from inside an event, and after waitConnected with no await in between', async () => {
+    const socket = `${tmp.dir}/l7.sock`;
+    memif.createMemif({ name: 'l7-s', role: 'server', socket, id: 0 });
+    up('l7-s');
+    const a = open({ role: 'client', socket, id: 0 });
+    const closedInListener = new Promise<void>((resolve) => a.on('connected', () => {
+      a.close();
+      resolve();
+    }));
+    await closedInListener;
+    await waitFor(() => memif.showMemif('l7-s')[0]!.state === 'listening', 3000, 'server listening again');
+    const b = open({ role: 'client', socket, id: 0 });
+    await b.waitConnected();
+    for (let i = 0; i < 1000; i++) b.receiveBatch();
+    b.close();
+    const waiting = b.readable();  // resolves at once on a closed port
+    await waiting;
+    await waitFor(() => memif.showMemif('l7-s')[0]!.state === 'listening', 3000, 'server listening after the second close');
+    expect(memif.showMemif('l7-s')[0]!.counters).toMatchObject({ connects: 2, disconnects: 2 });
+  });
+
   it('refuses bad options naming the field', () => {
     expect(() => Memif.open({ role: 'client', socket: 'x.sock' })).toThrow(/^socket: must be an absolute path/);
     expect(() => Memif.open({ role: 'peer' as never, socket: '/x' })).toThrow(/^role: /);

@@ -3,11 +3,12 @@
 // written by the engine), counts compared with what testpmd reports, chained descriptors with a
 // real peer, and a testpmd restart in the middle of traffic. testpmd runs on core 0, the Quiver
 // worker on core 1; sends are windowed so a descheduled peer cannot cause drops.
-import { readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { xconnect } from '../../graph/l2/xconnect.js';
 import * as pg from '../../graph/pg/pg.js';
 import * as memif from '../../memif/memif.js';
+import { cleanupTestpmdRuntime } from '../../memif/testpmd.js';
 import * as engine from '../../src/engine.js';
 import { expectNoLeak, sleep, useEngine, waitFor } from '../helpers/dataplane.js';
 import { type Testpmd, frames, macSwapped, readPcap, sendWindowed, startTestpmd, tempDir } from './helpers.js';
@@ -17,9 +18,7 @@ const tmp = tempDir();
 const running: Testpmd[] = [];
 afterAll(async () => {
   for (const t of running) await t.kill();
-  // Only our own EAL runtime directories (--file-prefix qm-<pid>-N).
-  for (const d of readdirSync('/var/run/dpdk').filter((x) => x.startsWith(`qm-${process.pid}-`)))
-    rmSync(`/var/run/dpdk/${d}`, { recursive: true, force: true });
+  cleanupTestpmdRuntime();  // only our own EAL runtime directories (--file-prefix qm-<pid>-N)
   tmp.cleanup();
 });
 const diagnose = (m: string, t: Testpmd) => () =>

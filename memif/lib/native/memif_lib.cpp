@@ -99,6 +99,10 @@ class Port : public Napi::ObjectWrap<Port> {
       listen_poll_->data = this;
       uv_poll_start(listen_poll_, UV_READABLE, [](uv_poll_t* h, int, int) { static_cast<Port*>(h->data)->on_accept(); });
     }
+    notify_ = new uv_async_t;
+    uv_async_init(loop_, notify_, [](uv_async_t* a) { static_cast<Port*>(a->data)->deliver(); });
+    notify_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(notify_));
     timer_ = new uv_timer_t;
     uv_timer_init(loop_, timer_);
     timer_->data = this;
@@ -112,6 +116,7 @@ class Port : public Napi::ObjectWrap<Port> {
     finalizing_ = true;
     closed_ = true;
     shutdown();
+    if (notify_) close_handle(notify_);
   }
 
  private:
@@ -294,14 +299,43 @@ class Port : public Napi::ObjectWrap<Port> {
     teardown(why);
   }
 
+  // Events and rx wake-ups reach JavaScript from their own loop callback, never from inside our
+  // own handlers: a listener may close the port, and nothing of ours may be on the stack then.
   void emit(const char* type, const std::string& text) {
-    if (finalizing_) return;
+    if (finalizing_ || closed_) return;
+    events_.emplace_back(type, text);
+    uv_async_send(notify_);
+  }
+
+  void deliver() {
+    std::vector<std::pair<std::string, std::string>> events;
+    events.swap(events_);
+    Napi::Env env = Env();
+    for (auto& [type, text] : events) {
+      if (finalizing_ || closed_) return;
+      Napi::HandleScope scope(env);
+      try {
+        on_event_.MakeCallback(Value(), {Napi::String::New(env, type), Napi::String::New(env, text)}, async_);
+      } catch (const Napi::Error& e) {
+        napi_fatal_exception(env, e.Value());  // an exception in a listener: uncaughtException, as for any event
+      }
+    }
+    if (rx_wake_ && !finalizing_ && !closed_) {
+      rx_wake_ = false;
+      call_rx_waiter();
+    }
+  }
+
+  void call_rx_waiter() {
+    if (rx_waiter_.IsEmpty()) return;
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    Napi::Function f = rx_waiter_.Value();
+    rx_waiter_.Reset();
     try {
-      on_event_.MakeCallback(Value(), {Napi::String::New(env, type), Napi::String::New(env, text)}, async_);
+      f.MakeCallback(Value(), {}, async_);
     } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());  // an exception in a listener: uncaughtException, as for any event
+      napi_fatal_exception(env, e.Value());
     }
   }
 
@@ -555,16 +589,9 @@ class Port : public Napi::ObjectWrap<Port> {
   }
 
   void wake_rx() {
-    if (finalizing_ || rx_waiter_.IsEmpty()) return;
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    Napi::Function f = rx_waiter_.Value();
-    rx_waiter_.Reset();
-    try {
-      f.MakeCallback(Value(), {}, async_);
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
-    }
+    if (finalizing_ || closed_ || rx_waiter_.IsEmpty()) return;
+    rx_wake_ = true;
+    uv_async_send(notify_);
   }
 
   Napi::Value Details(const Napi::CallbackInfo& info) {
@@ -619,7 +646,11 @@ class Port : public Napi::ObjectWrap<Port> {
     if (!closed_) {
       closed_ = true;
       shutdown();
-      wake_rx();
+      if (notify_) {
+        close_handle(notify_);
+        notify_ = nullptr;
+      }
+      call_rx_waiter();  // a pending readable() resolves; the iterator then sees the close
       Unref();
     }
     return info.Env().Undefined();
@@ -659,6 +690,9 @@ class Port : public Napi::ObjectWrap<Port> {
   int listen_fd_ = -1;
   uv_poll_t* listen_poll_ = nullptr;
   uv_timer_t* timer_ = nullptr;
+  uv_async_t* notify_ = nullptr;
+  std::vector<std::pair<std::string, std::string>> events_;
+  bool rx_wake_ = false;
   std::vector<std::unique_ptr<Ctrl>> ctrls_;
   Ctrl* live_ctrl_ = nullptr;
   std::unique_ptr<Live> live_;
