@@ -133,6 +133,59 @@ describe('quiver/memif library', () => {
     expectNoLeak();
   });
 
+  it('uses every negotiated queue pair: the library sends on queue 1, Quiver polls both rx rings', async () => {
+    const socket = `${tmp.dir}/lq.sock`;
+    memif.createMemif({ name: 'lq-s', role: 'server', socket, id: 0, rxQueues: 2, txQueues: 2 });
+    pg.createPgInterface({ name: 'lq-p' });
+    up('lq-s', 'lq-p');
+    xconnectPair('lq-s', 'lq-p');
+    const m = open({ role: 'client', socket, id: 0, rxQueues: 2, txQueues: 2 });
+    await m.waitConnected();
+    await memif.waitMemifConnected('lq-s');
+    const [d] = memif.showMemif('lq-s');
+    expect(d.rings.map((r) => `${r.direction}${r.queue}`)).toEqual(['rx0', 'rx1', 'tx0', 'tx1']);
+    expect(engine.findInterface('lq-s').rxQueues.map((q) => q.queue)).toEqual([0, 1]);
+    pg.capture('lq-p', 100);
+    const f0 = frames(10, 70), f1 = frames(10, 80, 100);
+    expect(m.send(f0, 0)).toBe(10);
+    expect(m.send(f1, 1)).toBe(10);
+    await waitFor(() => pg.captured('lq-p').length === 20, 3000, 'both queues forwarded');
+    const got = pg.captured('lq-p').map((f) => f.toString('hex')).sort();
+    expect(got).toEqual([...f0, ...f1].map((f) => f.toString('hex')).sort());
+    const rx = memif.showMemif('lq-s')[0]!.rings.filter((r) => r.direction === 'rx');
+    expect(rx.map((r) => r.head)).toEqual([10, 10]);
+    expectNoLeak();
+  });
+
+  it('IP mode: raw IP packets without an L2 header, cross-connected as is; unroutable ones counted', async () => {
+    const socket = `${tmp.dir}/lip.sock`;
+    memif.createMemif({ name: 'lip-s', role: 'server', socket, id: 0, mode: 'ip' });
+    memif.createMemif({ name: 'lip-t', role: 'server', socket, id: 1, mode: 'ip' });
+    up('lip-s', 'lip-t');
+    xconnectPair('lip-s', 'lip-t');
+    const a = open({ role: 'client', socket, id: 0, mode: 'ip' });
+    const b = open({ role: 'client', socket, id: 1, mode: 'ip' });
+    await a.waitConnected();
+    await b.waitConnected();
+    const ip = frames(5, 100).map((f) => f.subarray(14));  // IPv4/UDP, no Ethernet header
+    expect(a.send(ip)).toBe(5);
+    const got = await receiveN(b, 5);
+    got.forEach((f, i) => expect(f.equals(ip[i]!)).toBe(true));
+    // Not cross-connected: IPv4 would go to ip4-input (not built yet), garbage is not IP at all.
+    engine.setInterfaceState('lip-t', { adminUp: true });
+    const { xconnect } = await import('../../graph/l2/xconnect.js');
+    xconnect('lip-t', null);
+    const err = (name: string) => engine.statsSegment().errors(true).find((e) => e.node === 'memif-input' && e.name === name)!.count;
+    // Once an ip4-input node exists the IPv4 packets go there instead of being counted.
+    const ip4 = engine.statsSegment().directory().nodes.find((n) => n.name === 'memif-input')!.next.find((n) => n.name === 'ip4-input')!;
+    const arc = () => engine.statsSegment().arcs().find((x) => x.from === 'memif-input' && x.to === (ip4.resolved ? 'ip4-input' : 'error-drop'))!.packets;
+    const before = { noIp: err('no-ip-input'), bad: err('bad-ip-version'), arc: arc() };
+    expect(b.send([...ip.slice(0, 3), Buffer.from([0x10, 1, 2, 3])])).toBe(4);
+    await waitFor(() => err('bad-ip-version') - before.bad === 1n && arc() - before.arc >= 3n, 3000, 'IP mode dispatch');
+    expect(err('no-ip-input') - before.noIp).toBe(ip4.resolved ? 0n : 3n);
+    expectNoLeak();
+  });
+
   it('reconnects by itself when the Quiver side goes away and comes back', async () => {
     const socket = `${tmp.dir}/l4.sock`;
     memif.createMemif({ name: 'l4-s', role: 'server', socket, id: 0 });
