@@ -78,6 +78,27 @@ describe('memif: Quiver server <-> Quiver client', () => {
     expectNoLeak();
   });
 
+  it('traces packets from memif-input to memif-tx', async () => {
+    const t = await pair('trace');
+    engine.traceClear();
+    engine.traceAdd('memif-input', 2);
+    pg.capture(t.b, 10);
+    await sendWindowed(t.a, frames(4, 64), 4, () => pg.captured(t.b).length);
+    const rec = engine.traceGet();
+    expect(rec).toHaveLength(2);
+    for (const r of rec) {
+      expect(r.entries.map((e) => e.node)).toEqual(['memif-input', 'ethernet-input', 'l2-xconnect', 'interface-output', 'pg-output']);
+      expect(r.entries[0]!.text).toMatch(/^memif \d+ queue 0 slot \d+, 64 bytes\n\s+020000000002020000000001/);
+    }
+    engine.traceClear();
+    engine.traceAdd('pg-input', 1);
+    await sendWindowed(t.a, frames(1, 64), 1, () => pg.captured(t.b).length);
+    expect(engine.traceGet()[0]!.entries.map((e) => e.node)).toEqual(['pg-input', 'ethernet-input', 'l2-xconnect', 'interface-output', 'memif-tx']);
+    expect(engine.traceGet()[0]!.entries[4]!.text).toMatch(/^memif \d+ tx ring 0, 64 bytes$/);
+    engine.traceClear();
+    expectNoLeak();
+  });
+
   it('chains descriptors when a frame is larger than the ring buffers, both ways', async () => {
     const t = await pair('chain', {}, { bufferSize: 128 });
     const big = frames(30, 1500);
