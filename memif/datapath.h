@@ -1,4 +1,5 @@
 // Copy-mode bursts between Quiver pool buffers and memif rings, for both roles. Header-only
+// (hidden visibility: direct calls, no PLT, inside the addon)
 // and free of the engine (only the buffer pool) so the fuzz harness drives exactly the code the
 // memif-input and memif-tx nodes run. No allocation, lock or syscall here: the nodes add
 // interrupts, counters and the tx lock around it.
@@ -21,16 +22,16 @@ struct RxResult {
   bool bad_index = false;  // the peer's index moved further than possible
 };
 
-inline bool simple_desc(const Desc& d) { return !(d.flags & kDescFlagNext) && d.length - 1 < kDataSize; }
+[[gnu::always_inline]] inline bool simple_desc(const Desc& d) { return !(d.flags & kDescFlagNext) && d.length - 1 < kDataSize; }
 
-inline void init_rx_buffer(Buffer* b, uint32_t len, uint32_t if_index) {
+[[gnu::always_inline]] inline void init_rx_buffer(Buffer* b, uint32_t len, uint32_t if_index) {
   b->reset(uint16_t(len));
   b->rx_if = if_index;
 }
 
 // Copies one validated multi-descriptor packet into a chain of pool buffers; `head` is already
 // allocated. False when the pool has no buffers for the rest of the chain.
-inline bool copy_chain(BufferPool& pool, BufferCache& cache, uint32_t head, const Segment* segs, uint32_t n_segs,
+[[gnu::visibility("hidden")]] inline bool copy_chain(BufferPool& pool, BufferCache& cache, uint32_t head, const Segment* segs, uint32_t n_segs,
                        uint32_t total, uint32_t if_index) {
   uint32_t more[kMaxFrame / kDataSize + 1];
   const uint32_t n_more = (total - 1) / kDataSize;
@@ -66,7 +67,7 @@ inline bool copy_chain(BufferPool& pool, BufferCache& cache, uint32_t head, cons
 // Receives up to `max` packets into freshly allocated buffers (indices in bi). Stops before a
 // packet whose chain is not fully published, or at the first invalid descriptor (which the
 // caller treats as a protocol violation). Returns the number of packets.
-inline uint32_t rx_burst(BufferPool& pool, BufferCache& cache, RxState& r, const RegionView* regions, uint32_t n_regions,
+[[gnu::visibility("hidden")]] inline uint32_t rx_burst(BufferPool& pool, BufferCache& cache, RxState& r, const RegionView* regions, uint32_t n_regions,
                          Role role, uint32_t if_index, uint32_t* bi, uint32_t max, RxResult& res) {
   RingView& v = r.v;
   const uint16_t peer = load_acquire(role == Role::Server ? v.head : v.tail);
@@ -196,7 +197,7 @@ struct TxResult {
 // Writes packets (pool buffers, maybe chained) into the ring until it is full; a packet larger
 // than one slot is chained over several with NEXT, all or nothing. The caller frees every
 // buffer afterwards and signals the peer.
-inline uint32_t tx_burst(BufferPool& pool, TxState& t, const RegionView* regions, uint32_t n_regions, Role role,
+[[gnu::visibility("hidden")]] inline uint32_t tx_burst(BufferPool& pool, TxState& t, const RegionView* regions, uint32_t n_regions, Role role,
                          const uint32_t* bi, uint32_t n, TxResult& res) {
   RingView& v = t.v;
   const int sp = tx_space(t, role);

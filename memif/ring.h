@@ -32,7 +32,7 @@ struct RingView {
   uint32_t buffer_size = 0;
 };
 
-inline RingView make_ring_view(const Connection& c, const Ring& r, int direction, uint32_t index) {
+[[gnu::always_inline]] inline RingView make_ring_view(const Connection& c, const Ring& r, int direction, uint32_t index) {
   RingView v;
   uint8_t* base = c.ring_base(r);
   v.head = reinterpret_cast<uint16_t*>(base + kRingHeadOffset);
@@ -49,11 +49,11 @@ inline RingView make_ring_view(const Connection& c, const Ring& r, int direction
   return v;
 }
 
-inline uint16_t load_acquire(const uint16_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-inline void store_release(uint16_t* p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+[[gnu::always_inline]] inline uint16_t load_acquire(const uint16_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+[[gnu::always_inline]] inline void store_release(uint16_t* p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 // One read of a descriptor the peer may be rewriting: the checks and the use see the same values.
-inline Desc load_desc(const Desc* p) {
+[[gnu::always_inline]] inline Desc load_desc(const Desc* p) {
   Desc d;
   const uint64_t a = __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_RELAXED);
   const uint64_t b = __atomic_load_n(reinterpret_cast<const uint64_t*>(p) + 1, __ATOMIC_RELAXED);
@@ -64,7 +64,7 @@ inline Desc load_desc(const Desc* p) {
 
 // Where `len` bytes of slot `slot` live, or nullptr when the peer's descriptor points outside
 // the negotiated memory (64-bit sum: offset + length cannot wrap).
-inline uint8_t* slot_data(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t slot, const Desc& d,
+[[gnu::always_inline]] inline uint8_t* slot_data(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t slot, const Desc& d,
                           uint32_t len) {
   if (v.own) return len <= v.buffer_size ? v.own + uint64_t(slot) * v.buffer_size : nullptr;
   if (d.region >= n_regions || uint64_t(d.offset) + len > regions[d.region].size) return nullptr;
@@ -73,7 +73,7 @@ inline uint8_t* slot_data(const RingView& v, const RegionView* regions, uint32_t
 
 // Exact copy without overreading either side: packets are mostly small, and a call to memcpy
 // costs more than the copy itself below a few hundred bytes.
-inline void copy_bytes(uint8_t* dst, const uint8_t* src, uint32_t len) {
+[[gnu::always_inline]] inline void copy_bytes(uint8_t* dst, const uint8_t* src, uint32_t len) {
   struct Chunk {
     uint8_t b[32];
   };
@@ -101,7 +101,7 @@ inline void copy_bytes(uint8_t* dst, const uint8_t* src, uint32_t len) {
 // The peer's index, checked. Receiving: how many slots it published for us to read (from
 // `cursor`); at most `limit` (server: the ring size; client: what we posted). Returns -1 when the
 // value is impossible, which only a broken or hostile peer produces.
-inline int published(uint16_t peer_index, uint16_t cursor, uint32_t limit) {
+[[gnu::always_inline]] inline int published(uint16_t peer_index, uint16_t cursor, uint32_t limit) {
   const uint16_t n = uint16_t(peer_index - cursor);
   return n <= limit ? int(n) : -1;
 }
@@ -119,7 +119,7 @@ constexpr uint32_t kMaxFrame = 65535;    // bytes per packet we accept
 // Incomplete: the chain's end is not published yet (wait). Bad: a descriptor points outside the
 // regions, is empty, or the chain fills the whole ring without ending. TooLong: valid but more
 // than kMaxSegments descriptors or kMaxFrame bytes; *slots tells how many to skip.
-inline Scan scan_packet(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t cursor, uint32_t avail,
+[[gnu::visibility("hidden")]] inline Scan scan_packet(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t cursor, uint32_t avail,
                         Segment* segs, uint32_t* n_segs, uint32_t* slots, uint32_t* total) {
   uint32_t used = 0, bytes = 0, n = 0;
   bool too_long = false;
@@ -148,7 +148,7 @@ inline Scan scan_packet(const RingView& v, const RegionView* regions, uint32_t n
 }
 
 // Producer side: after publishing, wake the consumer unless it said it polls.
-inline bool wants_signal(const RingView& v) {
+[[gnu::always_inline]] inline bool wants_signal(const RingView& v) {
   return !(__atomic_load_n(v.flags, __ATOMIC_RELAXED) & kRingFlagMaskInt) && v.int_fd >= 0;
 }
 
@@ -174,7 +174,7 @@ struct alignas(64) TxState {
 };
 
 // Free slots, from the peer's index checked against ours; -1 on an impossible value.
-inline int tx_space(TxState& t, Role role) {
+[[gnu::always_inline]] inline int tx_space(TxState& t, Role role) {
   RingView& v = t.v;
   if (role == Role::Server) return published(load_acquire(v.head), t.cursor, v.size);
   const int back = published(load_acquire(v.tail), t.reclaimed, uint16_t(t.cursor - t.reclaimed));
@@ -185,7 +185,7 @@ inline int tx_space(TxState& t, Role role) {
 
 // Where slot `slot` can take data and how much: the client's own buffer, or the buffer the client
 // offered in the descriptor (server), validated. nullptr: invalid.
-inline uint8_t* tx_slot(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t slot, uint32_t* capacity) {
+[[gnu::always_inline]] inline uint8_t* tx_slot(const RingView& v, const RegionView* regions, uint32_t n_regions, uint16_t slot, uint32_t* capacity) {
   if (v.own) {
     *capacity = v.buffer_size;
     return v.own + uint64_t(slot) * v.buffer_size;
@@ -195,7 +195,7 @@ inline uint8_t* tx_slot(const RingView& v, const RegionView* regions, uint32_t n
   return d.length ? slot_data(v, regions, n_regions, slot, d, d.length) : nullptr;
 }
 
-inline void put_desc(RingView& v, uint16_t slot, uint32_t length, uint16_t flags) {
+[[gnu::always_inline]] inline void put_desc(RingView& v, uint16_t slot, uint32_t length, uint16_t flags) {
   v.desc[slot].length = length;  // region and offset are the client's and stay untouched
   v.desc[slot].flags = flags;
 }
