@@ -45,5 +45,6 @@ describe('benchmark smoke', () => {
     for (const p of ['af_xdp', 'af_packet', 'bridge']) expect(r.mppsMedian[p], p).toBeGreaterThan(0);
     expect(r.ratioToBridge.af_xdp).toBeGreaterThan(0);
   });
+
   it('memif runs: Quiver and testpmd io Mpps, clocks per node, library rate', () => expect(smoke('memif')).toMatchObject({ quiverMpps: expect.any(Number), testpmdIoMpps: expect.any(Number), clocksPerPacket: expect.objectContaining({ 'memif-input': expect.any(Number), 'memif-tx': expect.any(Number) }), library: { rxMpps: expect.any(Number), txMpps: expect.any(Number), rxBufferMpps: expect.any(Number) } }), 150_000);
 });
