@@ -198,7 +198,8 @@ class MemifControl::Impl {
   void tick();
   void connect_client(MemifIf& m);
   void go_live(MemifIf& m, std::unique_ptr<memif::Connection> conn);
-  void disconnect(MemifIf& m, Error e, const std::string& reason, bool remote);
+  // Ends the interface's connection (or handshake): link down, live state retired, retry/listen.
+  void disconnect(MemifIf& m, const std::string& reason, bool remote);
   void after_disconnect(MemifIf& m);
 
   int epfd_ = -1, wake_ = -1;
@@ -250,7 +251,7 @@ void MemifControl::Impl::on_readable(MemifCtrl* c) {
     if (rr.size <= 0) {  // EOF or error: the peer is gone
       const bool was_live = m && m->live.load();
       drop_ctrl(c);
-      if (m) disconnect(*m, Error::None, was_live ? "peer closed the control socket" : "peer closed during the handshake", false);
+      if (m) disconnect(*m, was_live ? "peer closed the control socket" : "peer closed during the handshake", false);
       return;
     }
     const Session::Step step = c->session->on_message(buf, rr.truncated ? rr.size + 1 : rr.size, rr.fd);
@@ -278,12 +279,12 @@ void MemifControl::Impl::on_readable(MemifCtrl* c) {
       count_error(m, e);
       if (has_out) memif::send_message(c->fd, out, ofd);
       drop_ctrl(c);
-      if (m) disconnect(*m, e, reason, remote);
+      if (m) disconnect(*m, reason, remote);
       return;
     }
     if (has_out && !memif::send_message(c->fd, out, ofd)) {
       drop_ctrl(c);
-      if (m) disconnect(*m, Error::None, "cannot send on the control socket", false);
+      if (m) disconnect(*m, "cannot send on the control socket", false);
       return;
     }
   }
@@ -298,7 +299,7 @@ void MemifControl::Impl::tick() {
       c->session->fail(Error::Timeout, "");
       count_error(m, Error::Timeout);
       drop_ctrl(c);
-      if (m) disconnect(*m, Error::Timeout, memif::error_text(Error::Timeout), false);
+      if (m) disconnect(*m, memif::error_text(Error::Timeout), false);
       continue;
     }
     ++i;
@@ -314,7 +315,7 @@ void MemifControl::Impl::tick() {
         m->ctrl->session->fail(e, why);
         drop_ctrl(m->ctrl);
       }
-      disconnect(*m, e, why, false);
+      disconnect(*m, why, false);
     }
     if (m->cfg.role == Role::Client && m->admin_up && m->state == MemifState::Connecting && !m->ctrl &&
         now >= m->reconnect_at_ns)
@@ -381,7 +382,7 @@ void MemifControl::Impl::go_live(MemifIf& m, std::unique_ptr<memif::Connection> 
   for (auto& rq : intf->rx_queues) e.workers()[rq.worker]->kick();  // poll once: the peer may be fast
 }
 
-void MemifControl::Impl::disconnect(MemifIf& m, Error e, const std::string& reason, bool remote) {
+void MemifControl::Impl::disconnect(MemifIf& m, const std::string& reason, bool remote) {
   Engine& eng = Engine::get();
   if (m.ctrl) drop_ctrl(m.ctrl);
   MemifLive* l = m.live.exchange(nullptr, std::memory_order_acq_rel);
@@ -395,7 +396,6 @@ void MemifControl::Impl::disconnect(MemifIf& m, Error e, const std::string& reas
     eng.epochs().retire([l] { delete l; });
   }
   if (!reason.empty()) m.last_error = m.last_disconnect = std::string(remote ? "peer: " : "") + reason;
-  (void)e;
   after_disconnect(m);
 }
 
@@ -430,7 +430,7 @@ void MemifControl::add(MemifIf& m, MemifSocket* s) {
 void MemifControl::remove(MemifIf& m) {
   const bool had_peer = m.ctrl || m.live.load();
   if (m.ctrl) m.ctrl->session->fail(Error::None, "interface deleted");
-  impl_->disconnect(m, Error::None, had_peer ? "interface deleted" : "", false);
+  impl_->disconnect(m, had_peer ? "interface deleted" : "", false);
   for (auto& c : impl_->ctrls_)
     if (c->mif == &m) c->mif = nullptr;
   if (m.cfg.role == Role::Server) {
@@ -457,7 +457,7 @@ void MemifControl::set_admin(MemifIf& m, bool up) {
     return;
   }
   if (m.ctrl) m.ctrl->session->fail(Error::None, "interface administratively down");
-  impl_->disconnect(m, Error::None, m.live.load() || m.ctrl ? "interface administratively down" : "", false);
+  impl_->disconnect(m, m.live.load() || m.ctrl ? "interface administratively down" : "", false);
   m.state = MemifState::Down;
 }
 
