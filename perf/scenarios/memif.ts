@@ -4,7 +4,7 @@
 // polling worker) or a second testpmd in io mode. 64-byte frames, copy mode, rings of 1024.
 // Then the packet rate of the quiver/memif library (no engine) against testpmd txonly/rxonly.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xconnectPair } from '../../graph/l2/xconnect.js';
@@ -34,6 +34,20 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
   }
 }
 
+// The machine is shared: other processes preempt the forwarding threads. Besides wall-clock
+// Mpps, each run reads the forwarding thread's time on CPU (schedstat) over the same window:
+// packets per CPU-second is what the forwarder does with a core it has to itself, and Quiver's
+// per-node clocks (rdtsc, which also counts time spent preempted) are scaled by the worker's
+// CPU share: preemptions land in nodes in proportion to the time spent in them.
+function cpuNs(pid: number, tid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+}
+function threadNamed(pid: number, name: string): number {
+  for (const t of readdirSync(`/proc/${pid}/task`))
+    if (readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === name) return Number(t);
+  throw new Error(`memif bench: no thread '${name}' in process ${pid}`);
+}
+
 /** Rate of a testpmd's counters over `seconds`: sum over ports of `pick`. */
 async function rate(t: Testpmd, seconds: number, pick: 'rx' | 'tx'): Promise<number> {
   const a = await t.portStats();
@@ -47,7 +61,15 @@ async function rate(t: Testpmd, seconds: number, pick: 'rx' | 'tx'): Promise<num
 interface QuiverRun {
   mpps: number;          // forwarded by Quiver (its tx counters)
   returnedMpps: number;  // counted back at the generator
-  clocks: Record<string, number>;
+  mppsPerCpu: number;    // forwarded per second the worker was on CPU
+  cpuShare: number;
+  clocks: Record<string, number>;  // per node, preemption removed (scaled by cpuShare)
+}
+interface TestpmdRun {
+  mpps: number;
+  returnedMpps: number;
+  mppsPerCpu: number;
+  cpuShare: number;
 }
 
 async function quiverRun(dir: string, seconds: number): Promise<QuiverRun> {
@@ -67,19 +89,22 @@ async function quiverRun(dir: string, seconds: number): Promise<QuiverRun> {
     engine.clearRuntime();
     engine.clearInterfaces();
     const tx = () => ['bm0', 'bm1'].reduce((n, i) => n + engine.statsSegment().interfaceCounters(engine.findInterface(i).index).txPackets, 0n);
+    const tid = engine.workers()[0]!.tid;
+    const c0 = cpuNs(process.pid, tid);
     const t0 = process.hrtime.bigint();
     const returnedMpps = await rate(gen, seconds, 'rx');
-    const forwarded = tx();
-    const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-    const clocks = clocksPerNode(engine.statsSegment());
-    return { mpps: Number(forwarded) / elapsed / 1e6, returnedMpps, clocks };
+    const forwarded = Number(tx());
+    const wallNs = Number(process.hrtime.bigint() - t0);
+    const cpuShare = (cpuNs(process.pid, tid) - c0) / wallNs;
+    const clocks = Object.fromEntries(Object.entries(clocksPerNode(engine.statsSegment())).map(([k, v]) => [k, v * cpuShare]));
+    return { mpps: forwarded / wallNs * 1e3, returnedMpps, mppsPerCpu: forwarded / (wallNs * cpuShare) * 1e3, cpuShare, clocks };
   } finally {
     await gen?.quit();
     engine.stop();
   }
 }
 
-async function testpmdRun(dir: string, seconds: number): Promise<{ mpps: number; returnedMpps: number }> {
+async function testpmdRun(dir: string, seconds: number): Promise<TestpmdRun> {
   const socket = join(dir, 'testpmd.sock');
   const dut = startTestpmd({
     lcores: `0@${DUT_CORE},1@${DUT_CORE}`,
@@ -93,8 +118,12 @@ async function testpmdRun(dir: string, seconds: number): Promise<{ mpps: number;
     gen = generator(socket, 'client');
     await until(async () => (await dut.portStats()).every((p) => p.tx > 0), 20000, 'traffic through testpmd io');
     await sleep(500);
+    const lcore = threadNamed(dut.proc.pid!, 'rte-worker-1');
+    const c0 = cpuNs(dut.proc.pid!, lcore);
+    const t0 = process.hrtime.bigint();
     const [returned, forwarded] = await Promise.all([rate(gen, seconds, 'rx'), rate(dut, seconds, 'tx')]);
-    return { mpps: forwarded, returnedMpps: returned };
+    const cpuShare = (cpuNs(dut.proc.pid!, lcore) - c0) / Number(process.hrtime.bigint() - t0);
+    return { mpps: forwarded, returnedMpps: returned, mppsPerCpu: forwarded / cpuShare, cpuShare };
   } finally {
     await gen?.quit();
     await dut.quit();
@@ -148,27 +177,32 @@ export const memifScenario: Scenario = {
     const dir = mkdtempSync(join(tmpdir(), 'qm-bench-'));
     try {
       const q: QuiverRun[] = [];
-      const t: { mpps: number; returnedMpps: number }[] = [];
+      const t: TestpmdRun[] = [];
       for (let r = 0; r < o.runs; r++) {
         const a = await quiverRun(dir, o.seconds);
         const b = await testpmdRun(dir, o.seconds);
         q.push(a);
         t.push(b);
-        o.log(`  run ${r + 1}: Quiver ${a.mpps.toFixed(2)} Mpps (generator got back ${a.returnedMpps.toFixed(2)}), testpmd io ${b.mpps.toFixed(2)} Mpps (got back ${b.returnedMpps.toFixed(2)})`);
+        o.log(`  run ${r + 1}: Quiver ${a.mpps.toFixed(2)} Mpps (on CPU ${(a.cpuShare * 100).toFixed(0)}%: ${a.mppsPerCpu.toFixed(2)} per CPU-s; generator got back ${a.returnedMpps.toFixed(2)}), ` +
+          `testpmd io ${b.mpps.toFixed(2)} Mpps (on CPU ${(b.cpuShare * 100).toFixed(0)}%: ${b.mppsPerCpu.toFixed(2)} per CPU-s; got back ${b.returnedMpps.toFixed(2)})`);
       }
       const quiverMpps = median(q.map((x) => x.mpps));
       const testpmdMpps = median(t.map((x) => x.mpps));
+      const quiverPerCpu = median(q.map((x) => x.mppsPerCpu));
+      const testpmdPerCpu = median(t.map((x) => x.mppsPerCpu));
       const clocks = medianClocks(q.map((x) => x.clocks));
       const path = ['memif-input', 'ethernet-input', 'l2-xconnect', 'interface-output', 'memif-tx'];
       const pathClocks = path.reduce((n, k) => n + (clocks[k] ?? 0), 0);
       o.log(`memif median of ${o.runs}: Quiver ${quiverMpps.toFixed(2)} Mpps, testpmd io ${testpmdMpps.toFixed(2)} Mpps, ratio ${(quiverMpps / testpmdMpps).toFixed(2)}`);
-      o.log(`  Quiver clocks/packet over the whole path: ${pathClocks.toFixed(1)} (VPP: ~165)`);
+      o.log(`  per CPU-second of the forwarding thread: Quiver ${quiverPerCpu.toFixed(2)} Mpps, testpmd io ${testpmdPerCpu.toFixed(2)} Mpps, ratio ${(quiverPerCpu / testpmdPerCpu).toFixed(2)}`);
+      o.log(`  Quiver clocks/packet over the whole path (preemption removed): ${pathClocks.toFixed(1)} (VPP: ~165)`);
       printClocks(o.log, clocks);
       const lib = await libraryRun(dir, o.smoke ? 0.3 : Math.min(o.seconds, 2));
       o.log(`quiver/memif (JavaScript thread, no engine): receiveBatch ${lib.rxMpps.toFixed(2)} Mpps, receive() Buffer[] ${lib.rxBufferMpps.toFixed(2)} Mpps, sendBatch ${lib.txMpps.toFixed(2)} Mpps`);
       return {
         quiverMpps, testpmdIoMpps: testpmdMpps, ratio: quiverMpps / testpmdMpps,
-        quiverRuns: q.map((x) => x.mpps), testpmdRuns: t.map((x) => x.mpps),
+        quiverMppsPerCpu: quiverPerCpu, testpmdIoMppsPerCpu: testpmdPerCpu, ratioPerCpu: quiverPerCpu / testpmdPerCpu,
+        quiverRuns: q, testpmdRuns: t,
         returnedQuiverMpps: median(q.map((x) => x.returnedMpps)), returnedTestpmdMpps: median(t.map((x) => x.returnedMpps)),
         clocksPerPacket: clocks, pathClocksPerPacket: pathClocks, library: lib,
       };
