@@ -117,6 +117,19 @@ describe('memif: Quiver server <-> Quiver client', () => {
     expectNoLeak();
   });
 
+  it('works with the 128-byte cache-line ring layout of some Arm builds', async () => {
+    const t = await pair('cl128', { cacheLine: 128 }, { cacheLine: 128, log2RingSize: 4 });
+    const [c] = memif.showMemif(t.c);
+    // Ring header 256 bytes (tail on line 1 of 128, descriptors after line 2) + 16 descriptors.
+    expect(c.rings.find((r) => r.direction === 'rx')).toMatchObject({ offset: 256 + 16 * 16, size: 16 });
+    expect(c.regions[0]!.size).toBe(2 * (256 + 16 * 16) + 2 * 16 * 2048);
+    pg.capture(t.b, 100);
+    const f = frames(40, 300);
+    await sendWindowed(t.a, f, 10, () => pg.captured(t.b).length);
+    pg.captured(t.b).forEach((x, i) => expect(x.equals(f[i]!)).toBe(true));
+    expectNoLeak();
+  });
+
   it('goes link-down when the peer leaves, keeps listening, and reconnects; admin down disconnects', async () => {
     const t = await pair('recon');
     memif.deleteMemif(t.c);
