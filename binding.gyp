@@ -23,6 +23,17 @@
           "sources": ["<!@(node tools/gyp-sources.cjs)"]
         }]
       ]
+    },
+    {
+      "target_name": "quiver_memif",
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "cflags!": ["-fno-exceptions", "-O2", "-O0"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-O2", "-O0", "-fno-rtti"],
+      "cflags": ["-O3"],
+      "cflags_cc": ["-std=gnu++20", "-O3", "-march=native", "-fexceptions", "-Wall", "-Wextra",
+                    "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
+      "defines": ["NAPI_VERSION=8"],
+      "sources": ["memif/session.cc", "memif/sock.cc", "memif/lib/native/memif_lib.cpp"]
     }
   ]
 }

@@ -8,9 +8,10 @@ import { ip4 } from './scenarios/ip4.js';
 import { ip6 } from './scenarios/ip6.js';
 import { l2bd } from './scenarios/l2bd.js';
 import { l2xc } from './scenarios/l2xc.js';
+import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -72,4 +72,5 @@ describe('benchmark smoke', () => {
     expect(r.oneCallMsMedian).toBeGreaterThan(0);
     expect(r.fibBytesMedian).toBeGreaterThan(0);
   });
+  it('memif runs: Quiver and testpmd io Mpps, clocks per node, library rate', () => expect(smoke('memif')).toMatchObject({ quiverMpps: expect.any(Number), testpmdIoMpps: expect.any(Number), clocksPerPacket: expect.objectContaining({ 'memif-input': expect.any(Number), 'memif-tx': expect.any(Number) }), library: { rxMpps: expect.any(Number), txMpps: expect.any(Number), rxBufferMpps: expect.any(Number) } }), 150_000);
 });
