@@ -81,6 +81,7 @@ struct PortSetup {
   uint32_t mtu = 0;        // 0: the port's current MTU
   bool rx_checksum = true;
   bool promiscuous = true;
+  uint64_t discarded_at_start = 0;
 };
 
 class DpdkOps : public InterfaceOps {
@@ -95,6 +96,7 @@ class DpdkOps : public InterfaceOps {
   uint64_t rx_offloads = 0, tx_offloads = 0, rss_hf = 0;
   RxMode mode = RxMode::Polling;
   bool promiscuous = true;
+  uint64_t discarded_at_start = 0;
 
   const char* driver() const override { return "dpdk"; }
 
@@ -106,6 +108,7 @@ class DpdkOps : public InterfaceOps {
       if (r != 0) throw std::runtime_error("adminUp: DPDK port " + std::to_string(pid) + " does not start: " + err_text(r));
       if (promiscuous) rte_eth_promiscuous_enable(pid);  // L2 modes need every frame; vdevs may not implement it
       started = true;
+      discard_pending();
       port->running.store(true, std::memory_order_release);
     } else {
       stop();
@@ -136,10 +139,29 @@ class DpdkOps : public InterfaceOps {
            json_str(driver_name) + ",\"hotplugged\":" + (hotplugged ? "true" : "false") + ",\"started\":" +
            (started ? "true" : "false") + ",\"rxQueues\":" + std::to_string(port->n_rxq) + ",\"txQueues\":" +
            std::to_string(port->n_txq) + ",\"rxDescriptors\":" + std::to_string(rx_desc) + ",\"txDescriptors\":" +
-           std::to_string(tx_desc) + ",\"txQueueShared\":" + (port->tx_shared ? "true" : "false") + ",\"rss\":" +
+           std::to_string(tx_desc) + ",\"rxDiscardedWhileDown\":" + std::to_string(discarded_at_start) +
+           ",\"txQueueShared\":" + (port->tx_shared ? "true" : "false") + ",\"rss\":" +
            (rss_hf ? "true" : "false") + ",\"rxOffloads\":" + offload_names(rx_offloads, rte_eth_dev_rx_offload_name) +
            ",\"txOffloads\":" + offload_names(tx_offloads, rte_eth_dev_tx_offload_name) + ",\"link\":" + link_json(pid) +
            ",\"stats\":" + stats_json(pid, port->n_rxq, port->n_txq) + "}}";
+  }
+
+  // An interface that was down receives nothing from that time: frames already waiting when it
+  // comes up are dropped (and counted). net_af_packet needs this most: its socket catches
+  // frames from every interface between socket() and bind() when the port is probed. A
+  // net_ring port's rings hold what Quiver itself sent, which is kept.
+  void discard_pending() {
+    if (driver_name == "net_ring") return;
+    rte_mbuf* m[64];
+    for (uint16_t q = 0; q < port->n_rxq; ++q)
+      for (uint32_t left = rx_desc; left > 0;) {
+        const uint16_t n = rte_eth_rx_burst(port->port_id, q, m, uint16_t(left < 64 ? left : 64));
+        if (n == 0) break;
+        rte_pktmbuf_free_bulk(m, n);
+        discarded_at_start += n;
+        left -= n < left ? n : left;
+      }
+    flush_thread_mempool_cache();
   }
 
   // Stop polling and transmitting first, wait until no worker is inside a burst, then stop.
