@@ -10,6 +10,7 @@ import { parseOrThrow } from '../../src/validate.js';
 export const LOG_LEVELS = ['emergency', 'alert', 'critical', 'error', 'warning', 'notice', 'info', 'debug'] as const;
 const PCI = /^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7](,.*)?$/;
 const DEVARGS = /^[A-Za-z0-9_:.-]+(,[^\s]*)?$/;
+const REFUSED_ARGS = ['-h', '--help', '--log-level=help', '--proc-type=secondary', '--proc-type=auto'];
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 /** The `dpdk:` section of Quiver's config: what EAL is initialised with, once per process. */
@@ -33,7 +34,14 @@ export const DpdkConfigSchema = z
     /** Echo DPDK's log to stderr too (it is always kept in a ring: dpdkLog()). */
     logStderr: z.boolean().default(false),
     /** Further EAL arguments, passed as they are, last. */
-    args: z.array(z.string().min(1)).default([]),
+    args: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .refine((a) => !REFUSED_ARGS.includes(a), 'would exit the process or needs another process type: not allowed in Quiver'),
+      )
+      .default([]),
   })
   .strict();
 export type DpdkConfig = z.input<typeof DpdkConfigSchema>;
@@ -162,6 +170,9 @@ function raw(): DpdkRaw {
 export function ealArgs(config: DpdkConfig = {}): string[] {
   const c = parseOrThrow(DpdkConfigSchema, config, 'dpdk');
   if (c.socketMemoryMb && !c.hugepages) throw new QuiverError('dpdk.socketMemoryMb', 'needs hugepages: true (DPDK refuses --socket-mem with --no-huge)');
+  const inMemory = c.args.indexOf('--in-memory');
+  if (inMemory >= 0 && !c.hugepages)
+    throw new QuiverError(`dpdk.args[${inMemory}]`, '--in-memory needs hugepages: true (DPDK refuses it with --no-huge; Quiver then uses --no-shconf, which keeps no files either)');
   const a: string[] = [];
   if (c.lcores) a.push(`--lcores=${c.lcores}`);
   // No shared files in /var/run either way: several Quiver processes (and testpmd peers) coexist.

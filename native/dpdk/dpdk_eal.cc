@@ -80,20 +80,32 @@ uint64_t log_mark() {
   return g_log_seq;
 }
 
-// Error and warning lines logged since `mark`, plus text EAL printed itself (getopt, option
-// checks) without the usage screen: the reason a call failed.
+// Why a call failed: warning and error lines logged since `mark`, plus lines EAL printed
+// itself (getopt, option checks) but not its usage screen. EAL's generic "Invalid 'command
+// line' arguments" goes when a more specific line says why.
 std::string reasons_since(uint64_t mark) {
   std::lock_guard<std::mutex> g(g_log_lock);
-  std::string out;
+  std::vector<std::string> lines;
+  bool specific = false;
   for (const auto& l : g_log) {
     if (l.seq <= mark) continue;
-    const bool eal_text = l.level == 0 && l.text.find(':') != std::string::npos && l.text[0] != ' ' &&
-                          l.text[0] != '\t' && l.text.rfind("Usage:", 0) != 0 && l.text.find("options:") == std::string::npos;
-    if ((l.level > 0 && l.level <= int(RTE_LOG_WARNING)) || eal_text) {
-      if (out.find(l.text) != std::string::npos) continue;  // EAL repeats its fatal line
-      if (!out.empty()) out += "; ";
-      out += l.text;
-    }
+    const std::string& t = l.text;
+    const bool printed = l.level == 0 && t.find(':') != std::string::npos && t[0] != ' ' && t[0] != '\t' &&
+                         t.back() != ':' && t.rfind("Usage:", 0) != 0;
+    if (!printed && !(l.level > 0 && l.level <= int(RTE_LOG_WARNING))) continue;
+    std::string line = t;
+    if (line.rfind("EAL: FATAL: ", 0) == 0) line = "EAL: " + line.substr(12);
+    bool dup = false;
+    for (const auto& x : lines) dup |= x == line;
+    if (dup) continue;
+    if (line.find("Invalid 'command line' arguments") == std::string::npos) specific = true;
+    lines.push_back(line);
+  }
+  std::string out;
+  for (const auto& x : lines) {
+    if (specific && x.find("Invalid 'command line' arguments") != std::string::npos) continue;
+    if (!out.empty()) out += "; ";
+    out += x;
   }
   return out;
 }
@@ -156,11 +168,11 @@ std::string join_args(const std::vector<std::string>& a) {
   return s;
 }
 
-void check_arg(const std::string& a, size_t i) {
+void check_arg(const std::string& a) {
   // These print and exit the process or need another process type: refused up front.
   static const char* refused[] = {"-h", "--help", "--log-level=help", "--proc-type=secondary", "--proc-type=auto"};
   for (const char* r : refused)
-    if (a == r) throw std::runtime_error("dpdk.args[" + std::to_string(i) + "]: '" + a + "' is not allowed in Quiver");
+    if (a == r) throw std::runtime_error("dpdk.args: '" + a + "' is not allowed in Quiver");
 }
 
 }  // namespace
@@ -204,10 +216,15 @@ QUIVER_NAPI(dpdkInit) {
     Napi::Value v = arr.Get(i);
     if (!v.IsString()) throw std::runtime_error("dpdk.args[" + std::to_string(i) + "]: must be a string");
     args.push_back(v.As<Napi::String>().Utf8Value());
-    check_arg(args.back(), i);
+    check_arg(args.back());
   }
   bool log_stderr = false;
   if (info.Length() > 1 && info[1].IsObject()) log_stderr = opt_bool(info[1].As<Napi::Object>(), "logStderr", false);
+  // EAL keeps what it parsed when it fails (a second attempt trips over its own options):
+  // one attempt per process.
+  if (!g_last_failure.empty())
+    throw std::runtime_error("dpdk: EAL initialisation already failed in this process (" + g_last_failure +
+                             "); DPDK cannot retry: restart the process with a corrected dpdk section");
   if (g_ready) {
     if (args == g_args) return Napi::Boolean::New(info.Env(), false);
     throw std::runtime_error("dpdk: EAL is already initialised in this process with '" + join_args(g_args) +
@@ -239,11 +256,8 @@ QUIVER_NAPI(dpdkInit) {
   });
   if (have_affinity) pthread_setaffinity_np(pthread_self(), sizeof affinity, &affinity);
   if (ret < 0) {
-    std::string why = reasons_since(mark);
-    if (err == EALREADY && !g_last_failure.empty())
-      throw std::runtime_error("dpdk: EAL cannot be initialised again after the earlier failure (" + g_last_failure +
-                               "); restart the process");
-    g_last_failure = (why.empty() ? std::string(rte_strerror(err)) : why);
+    const std::string why = reasons_since(mark);
+    g_last_failure = why.empty() ? std::string(rte_strerror(err)) : why;
     throw std::runtime_error("dpdk.args: EAL initialisation failed: " + g_last_failure);
   }
   g_ready = true;

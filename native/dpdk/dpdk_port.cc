@@ -146,15 +146,15 @@ class DpdkOps : public InterfaceOps {
            ",\"stats\":" + stats_json(pid, port->n_rxq, port->n_txq) + "}}";
   }
 
-  // An interface that was down receives nothing from that time: frames already waiting when it
-  // comes up are dropped (and counted). net_af_packet needs this most: its socket catches
-  // frames from every interface between socket() and bind() when the port is probed. A
-  // net_ring port's rings hold what Quiver itself sent, which is kept.
+  // net_af_packet's socket catches frames from every interface of the namespace between its
+  // socket() and bind() (at probe), and keeps whatever the interface received while the port
+  // was down: those wait in its ring when the port comes up and are dropped then, counted.
+  // Other PMDs start with empty rings (net_null would hand out frames forever).
   void discard_pending() {
-    if (driver_name == "net_ring") return;
+    if (driver_name != "net_af_packet") return;
     rte_mbuf* m[64];
     for (uint16_t q = 0; q < port->n_rxq; ++q)
-      for (uint32_t left = rx_desc; left > 0;) {
+      for (uint32_t left = 65536; left > 0;) {  // bounded: the ring is finite, traffic may not be
         const uint16_t n = rte_eth_rx_burst(port->port_id, q, m, uint16_t(left < 64 ? left : 64));
         if (n == 0) break;
         rte_pktmbuf_free_bulk(m, n);

@@ -155,8 +155,22 @@ describe('dpdk driver, in process', () => {
     expect(() => dpdk.initDpdk({ logLevel: 'loud' as never })).toThrow(/^dpdk.logLevel: /);
     expect(() => dpdk.initDpdk({ hugepages: false, socketMemoryMb: [64] })).toThrow(/^dpdk.socketMemoryMb: needs hugepages/);
     expect(() => dpdk.initDpdk({ memoryMb: 256 })).toThrow(/^dpdk: EAL is already initialised in this process/);
+    expect(() => dpdk.initDpdk({ logLevel: 'notice', vdevs: ['net_nosuch0'] })).toThrow(/^dpdk.vdevs\[0\]: cannot probe 'net_nosuch0': EAL: failed to parse device/);
     // Nothing was left half made: no interface, no hot-plugged device.
     expect(engine.interfaces().filter((i) => i.driver === 'dpdk')).toEqual([]);
     expect(dpdk.showDpdk().ports).toEqual([]);
+  });
+
+  it('probes the config vdevs once and makes an EAL-probed port an interface it leaves in place', () => {
+    dpdk.initDpdk({ logLevel: 'notice', vdevs: ['net_null5,size=80'] });
+    dpdk.initDpdk({ logLevel: 'notice', vdevs: ['net_null5,size=80'] }); // same section again: nothing to do
+    const port = dpdk.showDpdk().ports.find((p) => p.name === 'net_null5')!;
+    expect(port.interface).toBeNull();
+    dpdk.createDpdkInterface({ name: 'n5', port: port.portId });
+    expect(dpdk.dpdkInterfaceDetails('n5')).toMatchObject({ device: 'net_null5', hotplugged: false, driver: 'net_null' });
+    expect(() => dpdk.createDpdkInterface({ name: 'n5b', port: 'net_null5' })).toThrow(/^port: DPDK port \d+ is already interface 'n5'/);
+    dpdk.deleteDpdkInterface('n5');
+    expect(dpdk.showDpdk().ports.find((p) => p.name === 'net_null5')!.interface).toBeNull();
+    expect(() => dpdk.deleteDpdkInterface('pgA')).toThrow(/^interface: 'pgA' is not a DPDK interface/);
   });
 });
