@@ -3,9 +3,10 @@
 // Benchmarks are not tests: they print medians of repeated runs and write perf/results/<name>.json.
 import { type BenchOptions, type Scenario, writeResult } from './bench.js';
 import { api } from './scenarios/api.js';
+import { dpdkScenario } from './scenarios/dpdk.js';
 import { l2xc } from './scenarios/l2xc.js';
 
-const scenarios: Scenario[] = [l2xc, api];
+const scenarios: Scenario[] = [l2xc, api, dpdkScenario];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

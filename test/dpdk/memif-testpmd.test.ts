@@ -12,7 +12,7 @@ import * as dpdk from '../../native/dpdk/dpdk.js';
 import * as engine from '../../src/engine.js';
 import { expectNoLeak, waitFor } from '../helpers/dataplane.js';
 import { ethernet, ipv4Udp } from '../helpers/packets.js';
-import { Testpmd } from './testpmd.js';
+import { Testpmd } from '../../native/dpdk/testpmd.js';
 
 const sock = join(tmpdir(), `qk-memif-${randomBytes(4).toString('hex')}.sock`);
 const memif = (role: string) => `role=${role},id=0,socket=${sock},socket-abstract=no`;

@@ -28,4 +28,14 @@ describe('benchmark smoke', () => {
       expect(row.forwardingMpps, c).toBeGreaterThan(0);
     }
   });
+
+  it('dpdk runs Quiver and testpmd over net_null and net_memif and reports both', () => {
+    const r = smoke('dpdk') as unknown as Record<string, { quiver: { mppsMedian: number; nodeClocks: object }; testpmd: { mppsMedian: number; cyclesPerPacket: number } }>;
+    for (const k of ['null', 'memif']) {
+      expect(r[k]!.quiver.mppsMedian, k).toBeGreaterThan(0);
+      expect(r[k]!.testpmd.mppsMedian, k).toBeGreaterThan(0);
+      expect(r[k]!.testpmd.cyclesPerPacket, k).toBeGreaterThan(0);
+      expect(Object.keys(r[k]!.quiver.nodeClocks), k).toEqual(expect.arrayContaining(['dpdk-input', 'dpdk-tx', 'l2-xconnect']));
+    }
+  });
 });

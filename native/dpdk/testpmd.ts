@@ -1,6 +1,6 @@
-// dpdk-testpmd as a peer in a child process, driven through its interactive prompt (stdin kept
-// open), so a test can start and stop forwarding and read exact statistics while the ports stay
-// connected. Killed by PID only.
+// dpdk-testpmd as a peer in a child process (tests and benchmarks of the DPDK driver), driven
+// through its interactive prompt (stdin kept open), so a caller can start and stop forwarding
+// and read exact statistics while the ports stay connected. Killed by PID only.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
@@ -20,12 +20,15 @@ export class Testpmd {
     proc.on('exit', () => (this.exited = true));
   }
 
-  /** Starts testpmd with these vdevs, its own file prefix, no hugepages, no PCI scan. */
-  static async start(vdevs: string[], opts: { lcores?: string } = {}): Promise<Testpmd> {
+  /**
+   * Starts testpmd with these vdevs, its own file prefix, no hugepages, no PCI scan.
+   * `lcores`: EAL --lcores (main lcore first, then the forwarding lcore); `app`: testpmd options.
+   */
+  static async start(vdevs: string[], opts: { lcores?: string; app?: string[] } = {}): Promise<Testpmd> {
     const prefix = `qk-${randomBytes(4).toString('hex')}`;
-    const args = ['-l', opts.lcores ?? '0,1', '--no-huge', '-m', '512', '--no-pci', '--no-telemetry', `--file-prefix=${prefix}`];
+    const args = [`--lcores=${opts.lcores ?? '0,1'}`, '--no-huge', '-m', '512', '--no-pci', '--no-telemetry', `--file-prefix=${prefix}`];
     for (const v of vdevs) args.push(`--vdev=${v}`);
-    args.push('--', '-i', '--total-num-mbufs=32768');
+    args.push('--', '-i', '--total-num-mbufs=32768', ...(opts.app ?? []));
     // Line-buffered: testpmd prints command results with stdio, which a pipe would hold back.
     const t = new Testpmd(spawn('stdbuf', ['-oL', '-eL', 'dpdk-testpmd', ...args], { stdio: 'pipe' }));
     await t.waitOutput(/testpmd> /, 20000, 'testpmd prompt');
@@ -56,7 +59,7 @@ export class Testpmd {
   }
 
   /** `stop`: forwarding ends, ports stay up; the accumulated statistics of this run. */
-  async stop(): Promise<ForwardStats> {
+  async stop(): Promise<ForwardStats & { text: string }> {
     const text = await this.command('stop');
     const acc = text.slice(text.indexOf('Accumulated forward statistics'));
     const num = (re: RegExp) => {
@@ -64,7 +67,21 @@ export class Testpmd {
       if (!m) throw new Error(`testpmd: no statistics in:\n${text}`);
       return Number(m[1]);
     };
-    return { rxPackets: num(/RX-packets:\s+(\d+)/), txPackets: num(/TX-packets:\s+(\d+)/), txDropped: num(/TX-dropped:\s+(\d+)/) };
+    return { rxPackets: num(/RX-packets:\s+(\d+)/), txPackets: num(/TX-packets:\s+(\d+)/), txDropped: num(/TX-dropped:\s+(\d+)/), text };
+  }
+
+  /** Packets per second each port received and sent since the previous call (`show port stats all`). */
+  async portRates(): Promise<{ rx: number[]; tx: number[] }> {
+    const text = await this.command('show port stats all');
+    const rx = [...text.matchAll(/Rx-pps:\s+(\d+)/g)].map((m) => Number(m[1]));
+    const tx = [...text.matchAll(/Tx-pps:\s+(\d+)/g)].map((m) => Number(m[1]));
+    return { rx, tx };
+  }
+
+  /** `stop` output's "CPU cycles/packet" (needs --record-core-cycles), or undefined. */
+  static cyclesPerPacket(stopText: string): number | undefined {
+    const m = /CPU cycles\/packet=([\d.]+)/.exec(stopText);
+    return m ? Number(m[1]) : undefined;
   }
 
   /** `quit`, then SIGKILL if it has not exited within timeoutMs (testpmd 22.11 may crash on exit). */
