@@ -64,6 +64,12 @@ describe('dpdk driver, in process', () => {
     // Zero copy: the same buffers went out and came back; DPDK took none from the pool.
     expect(mempool().dequeued - before.dequeued).toBe(0);
     expectNoLeak();
+    // No rx interrupts: adaptive polls under load and sleeps ~1 ms slices when idle.
+    const sleeps = () => engine.statsSegment().workerCounters()[0]!.sleeps;
+    const s0 = sleeps();
+    await sleep(100);
+    expect(sleeps() - s0).toBeGreaterThan(20n);
+    expect(() => engine.setRxMode('ring0', 0, 'interrupt')).toThrow(/^mode: driver dpdk does not support interrupt/);
   });
 
   it('receives from net_null into pg and transmits pg frames into net_null, counts exact', async () => {
