@@ -63,6 +63,7 @@ describe('dpdk driver, in process', () => {
     expect([st.opackets, st.ipackets]).toEqual([500, 500]);
     // Zero copy: the same buffers went out and came back; DPDK took none from the pool.
     expect(mempool().dequeued - before.dequeued).toBe(0);
+    expect(mempool()).toMatchObject({ ops: 'quiver', size: 16384, extmemRegistered: true });
     expectNoLeak();
     // No rx interrupts: adaptive polls under load and sleeps ~1 ms slices when idle.
     const sleeps = () => engine.statsSegment().workerCounters()[0]!.sleeps;
