@@ -46,26 +46,37 @@ export const DpdkConfigSchema = z
   .strict();
 export type DpdkConfig = z.input<typeof DpdkConfigSchema>;
 
+/** A DPDK interface's own fields (the config's `dpdk` interface type adds the common ones). */
+export const dpdkPortFields = {
+  /** A port id, an ethdev/device name ("net_null0", "0000:00:04.0"); an unknown vdev name is hot-plugged. */
+  port: z.union([
+    z.number().int().min(0).max(1023),
+    z
+      .string()
+      .regex(DEVARGS, 'is not a device name')
+      .refine((s) => !s.includes(','), 'give device arguments in args'),
+  ]),
+  /** Device arguments when Quiver hot-plugs the vdev ("size=64,copy=1"). */
+  args: z.string().min(1).regex(/^[^\s]+$/, 'must not contain spaces').optional(),
+  rxQueues: z.number().int().min(1).max(1024).default(1),
+  /** Default: one per worker (as many as the port has), so no worker shares a tx queue. */
+  txQueues: z.number().int().min(1).max(1024).optional(),
+  rxDescriptors: z.number().int().min(32).max(16384).optional(),
+  txDescriptors: z.number().int().min(32).max(16384).optional(),
+  /** Worker for each rx queue; default: the least loaded. */
+  workers: z.array(z.number().int().min(0)).optional(),
+  rxChecksum: z.boolean().default(true),
+  promiscuous: z.boolean().default(true),
+};
+
 export const DpdkInterfaceSchema = z
   .object({
     name: z.string().min(1).max(63).regex(/^[A-Za-z0-9_./:-]+$/, 'may hold letters, digits and _ . / : -'),
-    /** A port id, an ethdev/device name ("net_null0", "0000:00:04.0"); an unknown vdev name is hot-plugged. */
-    port: z.union([z.number().int().min(0).max(1023), z.string().regex(DEVARGS, 'is not a device name').refine((s) => !s.includes(','), 'give device arguments in args')]),
-    /** Device arguments when Quiver hot-plugs the vdev ("size=64,copy=1"). */
-    args: z.string().min(1).regex(/^[^\s]+$/, 'must not contain spaces').optional(),
-    rxQueues: z.number().int().min(1).max(1024).default(1),
-    /** Default: one per worker (as many as the port has), so no worker shares a tx queue. */
-    txQueues: z.number().int().min(1).max(1024).optional(),
-    rxDescriptors: z.number().int().min(32).max(16384).optional(),
-    txDescriptors: z.number().int().min(32).max(16384).optional(),
+    ...dpdkPortFields,
     mtu: z.number().int().min(68).max(9216).optional(),
     mac: z.string().regex(MAC, 'is not a MAC address (aa:bb:cc:dd:ee:ff)').optional(),
     /** DPDK ports have no rx interrupts here: polling, or adaptive (~1 ms sleeps when idle). */
     rxMode: z.enum(['polling', 'adaptive']).default('polling'),
-    /** Worker for each rx queue; default: the least loaded. */
-    workers: z.array(z.number().int().min(0)).optional(),
-    rxChecksum: z.boolean().default(true),
-    promiscuous: z.boolean().default(true),
   })
   .strict();
 export type DpdkInterface = z.input<typeof DpdkInterfaceSchema>;
