@@ -278,6 +278,17 @@ void configure(DpdkOps& ops, const PortSetup& s, uint32_t workers, rte_mempool* 
   for (uint16_t q = 0; q < s.rx_queues; ++q) p.rxq[q] = RxQueue{&p, q};
 }
 
+// PMD modes that lay packets out in memory of their own choosing, not in Quiver's slots.
+const char* unsupported(const rte_eth_dev_info& info) {
+  const std::string drv = info.driver_name ? info.driver_name : "";
+  if (drv == "net_af_xdp")
+    return "its UMEM is the mempool's memory in DPDK's own object layout, which Quiver's pool does not have; use Quiver's af_xdp driver";
+  const rte_devargs* da = info.device ? rte_dev_devargs(info.device) : nullptr;
+  if (drv == "net_memif" && da && da->args && std::string(da->args).find("zero-copy=yes") != std::string::npos)
+    return "zero-copy=yes exports EAL's hugepage memory, not Quiver's pool; use copy mode (the default) or Quiver's memif driver";
+  return nullptr;
+}
+
 uint16_t opt_u16(const Napi::Object& o, const char* key, uint16_t def, uint16_t min, uint16_t max) {
   const uint32_t v = opt_u32(o, key, def);
   if (v < min || v > max)
@@ -348,6 +359,10 @@ QUIVER_NAPI(dpdkCreateInterface) {
   rte_device* device = dinfo.device;
   if (const Interface* other = interface_of_port(pid))
     throw std::runtime_error("port: DPDK port " + std::to_string(pid) + " is already interface '" + other->name + "'");
+  if (const char* why = unsupported(dinfo)) {
+    if (hotplugged) rte_dev_remove(device);
+    throw std::runtime_error("port: " + std::string(dinfo.driver_name) + ": " + why);
+  }
   auto ops = std::make_unique<DpdkOps>();
   ops->mode = mode;
   ops->promiscuous = s.promiscuous;

@@ -159,6 +159,11 @@ describe('dpdk driver, in process', () => {
     expect(() => dpdk.createDpdkInterface({ name: 'x', port: 'net_ring9', rxQueues: 17 })).toThrow(/^rxQueues: .* at most 16/);
     expect(() => dpdk.createDpdkInterface({ name: 'pgA', port: 'net_null9' })).toThrow(/^name: interface 'pgA' already exists/);
     expect(() => dpdk.createDpdkInterface({ name: 'x', port: 'net_null9,size=3' })).toThrow(/^port: give device arguments in args/);
+    // PMD modes that put packets in memory of their own, not in Quiver's slots, are refused.
+    expect(() => dpdk.createDpdkInterface({ name: 'x', port: 'net_memif9', args: 'role=server,socket=/tmp/qk-never.sock,socket-abstract=no,zero-copy=yes' })).toThrow(
+      /^port: .*net_memif9.*zero-copy=yes/,
+    );
+    expect(() => dpdk.createDpdkInterface({ name: 'x', port: 'net_af_xdp9', args: 'iface=lo' })).toThrow(/^port: net_af_xdp: its UMEM is the mempool's memory/);
     expect(() => dpdk.initDpdk({ logLevel: 'loud' as never })).toThrow(/^dpdk.logLevel: /);
     expect(() => dpdk.initDpdk({ hugepages: false, socketMemoryMb: [64] })).toThrow(/^dpdk.socketMemoryMb: needs hugepages/);
     expect(() => dpdk.initDpdk({ memoryMb: 256 })).toThrow(/^dpdk: EAL is already initialised in this process/);
