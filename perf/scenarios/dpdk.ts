@@ -31,17 +31,20 @@ function memifArgs(sock: string, role: 'server' | 'client'): string {
   return `role=${role},id=0,socket=${sock},socket-abstract=no`;
 }
 
+/** A peer started once the forwarder is up: `stop` its traffic, then `quit`. */
+type Peer = () => Promise<{ stop(): Promise<void>; quit(): Promise<void> }>;
+
 /** Quiver forwarding between two DPDK ports, `seconds` of measurement after a warm-up. */
-async function quiverForward(ports: [string, string], args: [string, string], seconds: number, core: number, before?: () => Promise<() => Promise<void>>): Promise<Run> {
+async function quiverForward(ports: [string, string], args: [string, string], seconds: number, core: number, peer?: Peer): Promise<Run> {
   engine.start({ workers: 1, cores: [core], buffers: 32768, rxMode: 'polling' });
-  let after: (() => Promise<void>) | undefined;
+  let p: Awaited<ReturnType<Peer>> | undefined;
   try {
     dpdk.createDpdkInterface({ name: 'p0', port: ports[0], args: args[0] });
     dpdk.createDpdkInterface({ name: 'p1', port: ports[1], args: args[1] });
     xconnectPair('p0', 'p1');
     engine.setInterfaceState('p0', { adminUp: true });
     engine.setInterfaceState('p1', { adminUp: true });
-    if (before) after = await before();
+    if (peer) p = await peer();
     await sleep(300);
     engine.clearRuntime();
     engine.clearInterfaces();
@@ -55,18 +58,21 @@ async function quiverForward(ports: [string, string], args: [string, string], se
     const chain = CHAIN.reduce((a, n) => a + (nodes[n] ?? 0), 0);
     return { mpps: pps / 1e6, clocksPerPacket: chain, coreClocksPerPacket: s.tscHz / pps, nodes };
   } finally {
-    await after?.();
+    // The peer's traffic stops, then Quiver's ports, and only then may the peer disconnect:
+    // DPDK 22.11's net_memif unmaps its regions under a worker still inside rx_burst.
+    await p?.stop();
     engine.stop();
+    await p?.quit();
   }
 }
 
 /** testpmd io forwarding between two ports on one forwarding lcore pinned to `core`. */
-async function testpmdForward(vdevs: string[], seconds: number, core: number, before?: () => Promise<() => Promise<void>>): Promise<Run> {
+async function testpmdForward(vdevs: string[], seconds: number, core: number, peer?: Peer): Promise<Run> {
   const tp = await Testpmd.start(vdevs, { lcores: `0@0,1@${core}`, app: ['--nb-cores=1', '--record-core-cycles', '--forward-mode=io'] });
-  let after: (() => Promise<void>) | undefined;
+  let p: Awaited<ReturnType<Peer>> | undefined;
   try {
     await tp.command('start');
-    if (before) after = await before();
+    if (peer) p = await peer();
     await sleep(300);
     await tp.portRates();
     await sleep(seconds * 1000);
@@ -75,13 +81,15 @@ async function testpmdForward(vdevs: string[], seconds: number, core: number, be
     const pps = rates.tx.reduce((a, b) => a + b, 0);
     return { mpps: pps / 1e6, clocksPerPacket: Testpmd.cyclesPerPacket(st.text) ?? NaN };
   } finally {
-    await after?.();
+    await p?.stop();
+    await tp.command('stop').catch(() => undefined); // not forwarding when the peer goes
+    await p?.quit();
     await tp.quit();
   }
 }
 
 /** The memif generator: one testpmd, two client ports, flowgen, on core 0 with its main lcore. */
-function memifGenerator(socks: [string, string]): () => Promise<() => Promise<void>> {
+function memifGenerator(socks: [string, string]): Peer {
   return async () => {
     const gen = await Testpmd.start([`net_memif0,${memifArgs(socks[0], 'client')}`, `net_memif1,${memifArgs(socks[1], 'client')}`], {
       lcores: '0@0,1@0',
@@ -90,9 +98,11 @@ function memifGenerator(socks: [string, string]): () => Promise<() => Promise<vo
     await sleep(1000); // memif connects
     await gen.command('set fwd flowgen');
     await gen.command('start');
-    return async () => {
-      await gen.stop().catch(() => undefined);
-      await gen.quit();
+    return {
+      stop: async () => {
+        await gen.stop().catch(() => undefined);
+      },
+      quit: () => gen.quit(),
     };
   };
 }
