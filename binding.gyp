@@ -17,7 +17,7 @@
         ["with_dpdk==1", {
           "sources": ["<!@(node tools/gyp-sources.cjs --dpdk)"],
           "defines": ["QUIVER_HAVE_DPDK", "QUIVER_DPDK_VERSION=\"<!(pkg-config --modversion libdpdk)\""],
-          "cflags_cc": ["<!@(pkg-config --cflags libdpdk)"],
+          "cflags_cc": ["<!@(pkg-config --cflags libdpdk | sed -e 's/-march=[^ ]*//g')"],
           "libraries": ["<!@(pkg-config --libs libdpdk)"]
         }, {
           "sources": ["<!@(node tools/gyp-sources.cjs)"]

@@ -3,6 +3,7 @@
 // Benchmarks are not tests: they print medians of repeated runs and write perf/results/<name>.json.
 import { type BenchOptions, type Scenario, writeResult } from './bench.js';
 import { api } from './scenarios/api.js';
+import { dpdkScenario } from './scenarios/dpdk.js';
 import { fibLoad } from './scenarios/fib-load.js';
 import { ip4 } from './scenarios/ip4.js';
 import { ip6 } from './scenarios/ip6.js';
@@ -11,7 +12,7 @@ import { l2xc } from './scenarios/l2xc.js';
 import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

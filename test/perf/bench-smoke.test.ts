@@ -73,4 +73,14 @@ describe('benchmark smoke', () => {
     expect(r.fibBytesMedian).toBeGreaterThan(0);
   });
   it('memif runs: Quiver and testpmd io Mpps, clocks per node, library rate', () => expect(smoke('memif')).toMatchObject({ quiverMpps: expect.any(Number), testpmdIoMpps: expect.any(Number), clocksPerPacket: expect.objectContaining({ 'memif-input': expect.any(Number), 'memif-tx': expect.any(Number) }), library: { rxMpps: expect.any(Number), txMpps: expect.any(Number), rxBufferMpps: expect.any(Number) } }), 150_000);
+
+  it('dpdk runs Quiver and testpmd over net_null and net_memif and reports both', () => {
+    const r = smoke('dpdk') as unknown as Record<string, { quiver: { mppsMedian: number; nodeClocks: object }; testpmd: { mppsMedian: number; cyclesPerPacket: number } }>;
+    for (const k of ['null', 'memif']) {
+      expect(r[k]!.quiver.mppsMedian, k).toBeGreaterThan(0);
+      expect(r[k]!.testpmd.mppsMedian, k).toBeGreaterThan(0);
+      expect(r[k]!.testpmd.cyclesPerPacket, k).toBeGreaterThan(0);
+      expect(Object.keys(r[k]!.quiver.nodeClocks), k).toEqual(expect.arrayContaining(['dpdk-input', 'dpdk-tx', 'l2-xconnect']));
+    }
+  });
 });
