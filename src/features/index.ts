@@ -7,3 +7,5 @@ import '../../graph/l2/xconnect.feature.js';
 import '../../graph/l2/bridge.feature.js';
 import '../interfaces/drivers.feature.js';
 import '../../graph/ip/ip.feature.js';
+import '../../memif/memif.feature.js';
+import '../../native/dpdk/dpdk.feature.js';
