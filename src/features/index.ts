@@ -9,3 +9,4 @@ import '../interfaces/drivers.feature.js';
 import '../../graph/ip/ip.feature.js';
 import '../../memif/memif.feature.js';
 import '../../native/dpdk/dpdk.feature.js';
+import '../../graph/acl/acl.feature.js';
