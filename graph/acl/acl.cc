@@ -77,7 +77,10 @@ const CompiledAcl& AclControl::set_acl(const std::string& name, std::vector<Rule
   acl->rules = std::move(rules);
   acl->ip4.build(acl->rules);
   acl->ip6.build(acl->rules);
-  for (const Rule& r : acl->rules) acl->has_reflect |= r.action == Action::Reflect;
+  for (const Rule& r : acl->rules) {
+    acl->actions.push_back(r.action);
+    acl->has_reflect |= r.action == Action::Reflect;
+  }
   acl->counters.init(workers_, uint32_t(acl->rules.size()));
   acl->build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   acls_[name] = acl;

@@ -42,6 +42,7 @@ struct RuleCounters {
 struct CompiledAcl {
   std::string name;
   std::vector<Rule> rules;
+  std::vector<Action> actions;  // rules[i].action, compact for the packet path
   Classifier4 ip4;
   Classifier6 ip6;
   bool has_reflect = false;

@@ -18,6 +18,7 @@
 #include "../../native/worker.h"
 #include "acl.h"
 #include "packet_key.h"
+#include "session_path.h"
 
 namespace quiver::acl {
 namespace {
@@ -91,92 +92,9 @@ inline const uint8_t* locate_l3(Buffer* b, Locate how, uint16_t& ethertype, uint
   return d + off;
 }
 
+// What one dispatch call knows about its packets, phase to phase.
 template <int Fam>
-struct Keys {
-  Key<8> k4[Fam == 6 ? 1 : kFrameSize];
-  Key<16> k6[Fam == 4 ? 1 : kFrameSize];
-};
-
-// Session lookup helpers ----------------------------------------------------------------------
-
-inline SessionKey key_of(uint32_t if_index, uint8_t family, const Key<8>* k4, const Key<16>* k6, const FlowMeta& m, bool& src_is_a) {
-  if (family == 4)
-    return make_session_key(if_index, 4, uint8_t(k4->v[Family4::kProto]), &k4->v[0], &k4->v[1], m.sport, m.dport, src_is_a);
-  return make_session_key(if_index, 6, uint8_t(k6->v[Family6::kProto]), &k6->v[0], &k6->v[4], m.sport, m.dport, src_is_a);
-}
-
-// The embedded packet of an ICMP error, as the session of its original direction would see it.
-inline bool inner_key(uint32_t if_index, uint8_t family, const uint8_t* l3, uint32_t len, uint16_t inner, SessionKey& out) {
-  const uint8_t* p = l3 + inner;
-  const uint32_t avail = len - inner;
-  uint32_t src[4] = {}, dst[4] = {};
-  uint8_t proto;
-  uint32_t l4;
-  if (family == 4) {
-    if (avail < 20 || (p[0] >> 4) != 4) return false;
-    l4 = uint32_t(p[0] & 0x0f) * 4;
-    proto = p[9];
-    src[0] = rd32(p + 12);
-    dst[0] = rd32(p + 16);
-  } else {
-    if (avail < 40 || (p[0] >> 4) != 6) return false;
-    l4 = 40;  // errors quoting extension headers are not matched
-    proto = p[6];
-    for (int i = 0; i < 4; ++i) {
-      src[i] = rd32(p + 8 + 4 * i);
-      dst[i] = rd32(p + 24 + 4 * i);
-    }
-  }
-  uint16_t sport = 0, dport = 0;
-  if (proto == kIpProtoTcp || proto == kIpProtoUdp || proto == kIpProtoSctp) {
-    if (avail < l4 + 4) return false;
-    sport = rd16(p + l4);
-    dport = rd16(p + l4 + 2);
-  } else if (proto == kIpProtoIcmp || proto == kIpProtoIcmp6) {
-    if (avail < l4 + 8) return false;
-    if (icmp_is_query(family, p[l4])) sport = dport = rd16(p + l4 + 4);
-  }
-  bool src_is_a;
-  out = make_session_key(if_index, family, proto, src, dst, sport, dport, src_is_a);
-  return true;
-}
-
-inline void touch(Session& s, bool src_is_a, uint8_t tcp_flags, uint64_t now) {
-  s.last_tsc.store(now, std::memory_order_relaxed);
-  if (s.key.proto != kIpProtoTcp || !tcp_flags) return;
-  auto& f = (src_is_a ? s.flags_a : s.flags_b);
-  if ((f.load(std::memory_order_relaxed) & tcp_flags) != tcp_flags) f.fetch_or(tcp_flags, std::memory_order_relaxed);
-}
-
-inline bool expired(const Session& s, const SessionTimeouts& t, uint64_t now) {
-  const uint64_t last = s.last_tsc.load(std::memory_order_relaxed);
-  return now > last && now - last > t.of(s);
-}
-
-// Finds a live session: own table first, then (multi-worker) the others', read-only.
-inline Session* find_session(const SessionRuntime& sr, uint32_t self, const SessionKey& k, uint32_t h, const SessionTimeouts& t,
-                             uint64_t now) {
-  if (SessionTable* own = sr.table[self].load(std::memory_order_acquire)) {
-    const uint32_t i = own->find(k, h);
-    if (i != SessionTable::kNone) return expired(own->session(i), t, now) ? nullptr : &own->session(i);
-  }
-  for (uint32_t w = 0; w < sr.workers; ++w) {
-    if (w == self) continue;
-    SessionTable* other = sr.table[w].load(std::memory_order_acquire);
-    if (!other) continue;
-    const uint32_t i = other->find_shared(k, h);
-    if (i != SessionTable::kNone && !expired(other->session(i), t, now)) return &other->session(i);
-  }
-  return nullptr;
-}
-
-// The node ------------------------------------------------------------------------------------
-
-template <bool Trace, int Fam, uint32_t Dir, Locate How, FeatureArcRef* Arc>
-uint32_t acl_node(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
-  AclControl& ctl = AclControl::get();
-  const AclRuntime* rt = ctl.runtime.get();
-  const SessionTimeouts* timeouts = ctl.timeouts.get();
+struct Vector {
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   const DirBinding* bind[kFrameSize];
@@ -184,222 +102,320 @@ uint32_t acl_node(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) 
   uint8_t family[kFrameSize], decision[kFrameSize], acl_pos[kFrameSize];
   uint32_t rule[kFrameSize];
   FlowMeta meta[kFrameSize];
-  Keys<Fam> keys;
-  w.buffers(bi, b, n);
-  const uint32_t me = w.id();
-  const uint64_t now = w.now_tsc();
+  Key<8> k4[Fam == 6 ? 1 : kFrameSize];
+  Key<16> k6[Fam == 4 ? 1 : kFrameSize];
+  const Key<8>* key4(uint32_t i) const { return &k4[Fam == 6 ? 0 : i]; }
+  const Key<16>* key6(uint32_t i) const { return &k6[Fam == 4 ? 0 : i]; }
+  uint8_t tcp_flags(uint32_t i) const { return uint8_t(family[i] == 4 ? key4(i)->v[Family4::kDims] : key6(i)->v[Family6::kDims]); }
+};
 
-  // 1. Parse.
-  auto parse = [&](uint32_t i) {
-    Buffer* x = b[i];
-    const uint32_t ifi = Dir == kInput ? x->rx_if : x->tx_if;
-    bind[i] = rt ? rt->find(ifi, Dir) : nullptr;
-    rule[i] = Classifier4::kNoMatch;
-    family[i] = 0;
-    if (!bind[i] || bind[i]->n == 0) {
-      decision[i] = kPass;
-      return;
-    }
-    uint16_t ethertype;
-    uint32_t len;
-    l3[i] = locate_l3(x, How, ethertype, len);
-    if (How == Locate::Ethernet && Fam == 0 && ethertype != kEtherTypeIp4 && ethertype != kEtherTypeIp6) {
-      decision[i] = kPassNonIp;
-      return;
-    }
-    Parsed p = Parsed::Malformed;
-    if constexpr (Fam == 4) p = parse_ip4(l3[i], len, keys.k4[i], meta[i]);
-    if constexpr (Fam == 6) p = parse_ip6(l3[i], len, keys.k6[i], meta[i]);
-    if constexpr (Fam == 0) {
-      p = ethertype == kEtherTypeIp4 ? parse_ip4(l3[i], len, keys.k4[i], meta[i]) : parse_ip6(l3[i], len, keys.k6[i], meta[i]);
-    }
-    if (p == Parsed::Malformed) {
-      decision[i] = kMalformed;
-      return;
-    }
-    family[i] = p == Parsed::Ip4 ? 4 : 6;
-    decision[i] = kClassify;
-  };
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 4) {
-    for (uint32_t k = 4; k < 8; ++k) {
-      __builtin_prefetch(b[i + k]);
-      __builtin_prefetch(b[i + k]->data());
-    }
-    parse(i);
-    parse(i + 1);
-    parse(i + 2);
-    parse(i + 3);
+template <uint32_t Dir>
+inline uint32_t if_of(const Buffer* b) {
+  return Dir == kInput ? b->rx_if : b->tx_if;
+}
+
+// 1. Parse one packet into its key, or decide it without the classifier.
+template <int Fam, uint32_t Dir, Locate How>
+inline void parse_one(Vector<Fam>& v, const AclRuntime* rt, uint32_t i, uint32_t& last_if, const DirBinding*& last_bind) {
+  Buffer* x = v.b[i];
+  const uint32_t ifi = if_of<Dir>(x);
+  if (ifi != last_if) {  // one interface per vector is the common case
+    last_if = ifi;
+    last_bind = rt ? rt->find(ifi, Dir) : nullptr;
   }
-  for (; i < n; ++i) parse(i);
-
-  // 2. Sessions.
-  if (rt && rt->any_stateful) {
-    for (i = 0; i < n; ++i) {
-      if (decision[i] != kClassify || !bind[i]->stateful) continue;
-      const uint32_t ifi = Dir == kInput ? b[i]->rx_if : b[i]->tx_if;
-      bool src_is_a;
-      const SessionKey k = key_of(ifi, family[i], &keys.k4[Fam == 6 ? 0 : i], &keys.k6[Fam == 4 ? 0 : i], meta[i], src_is_a);
-      if (Session* s = find_session(ctl.sessions, me, k, k.hash(), *timeouts, now)) {
-        const uint32_t flags = family[i] == 4 ? keys.k4[Fam == 6 ? 0 : i].v[Family4::kDims] : keys.k6[Fam == 4 ? 0 : i].v[Family6::kDims];
-        touch(*s, src_is_a, uint8_t(flags), now);
-        decision[i] = kPassSession;
-        continue;
-      }
-      SessionKey ik;
-      if (meta[i].inner && inner_key(ifi, family[i], l3[i], meta[i].l3_length, meta[i].inner, ik) &&
-          find_session(ctl.sessions, me, ik, ik.hash(), *timeouts, now))
-        decision[i] = kPassRelated;
-    }
+  v.bind[i] = last_bind;
+  v.rule[i] = Classifier4::kNoMatch;
+  v.family[i] = 0;
+  if (!last_bind || last_bind->n == 0) {
+    v.decision[i] = kPass;  // unbound meanwhile: the arc mask follows
+    return;
   }
+  uint16_t ethertype;
+  uint32_t len;
+  v.l3[i] = locate_l3(x, How, ethertype, len);
+  if (How == Locate::Ethernet && Fam == 0 && ethertype != kEtherTypeIp4 && ethertype != kEtherTypeIp6) {
+    v.decision[i] = kPassNonIp;
+    return;
+  }
+  Parsed p;
+  if constexpr (Fam == 4) p = parse_ip4(v.l3[i], len, v.k4[i], v.meta[i]);
+  else if constexpr (Fam == 6) p = parse_ip6(v.l3[i], len, v.k6[i], v.meta[i]);
+  else p = ethertype == kEtherTypeIp4 ? parse_ip4(v.l3[i], len, v.k4[i], v.meta[i]) : parse_ip6(v.l3[i], len, v.k6[i], v.meta[i]);
+  if (p == Parsed::Malformed) {
+    v.decision[i] = kMalformed;
+    return;
+  }
+  v.family[i] = p == Parsed::Ip4 ? 4 : 6;
+  v.decision[i] = kClassify;
+}
 
-  // 3. Classify: each interface's ACLs in order, first match wins; four packets per call when
-  // they share the binding and family (the common case: one interface per vector).
+// 2. Stateful interfaces: a live session (or, for an ICMP error, its embedded packet's
+// session) permits without rule evaluation.
+template <int Fam, uint32_t Dir>
+inline void match_sessions(Vector<Fam>& v, uint32_t n, const SessionRuntime& sr, uint32_t me, const SessionTimeouts& t, uint64_t now) {
+  SessionProbe probe[kFrameSize];
+  Session* found[kFrameSize];
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (v.decision[i] != kClassify || !v.bind[i]->stateful) continue;
+    bool src_is_a;
+    probe[m].key = key_of(if_of<Dir>(v.b[i]), v.family[i], v.key4(i), v.key6(i), v.meta[i], src_is_a);
+    probe[m].src_is_a = src_is_a;
+    probe[m++].packet = uint16_t(i);
+  }
+  if (m == 0) return;
+  lookup_sessions(sr, me, probe, m, t, now, found);
+  for (uint32_t j = 0; j < m; ++j) {
+    const uint32_t i = probe[j].packet;
+    if (found[j]) {
+      touch(*found[j], probe[j].src_is_a, v.tcp_flags(i), now);
+      v.decision[i] = kPassSession;
+      continue;
+    }
+    SessionKey ik;
+    if (v.meta[i].inner && inner_key(if_of<Dir>(v.b[i]), v.family[i], v.l3[i], v.meta[i].l3_length, v.meta[i].inner, ik) &&
+        find_session(sr, me, ik, ik.hash(), t, now))
+      v.decision[i] = kPassRelated;
+  }
+}
+
+// 3. The rest walk their interface's ACLs in order (first match wins), four packets per
+// classifier call when they share binding and family: one interface per vector is usual.
+template <int Fam>
+inline void classify(Vector<Fam>& v, uint32_t n) {
   uint32_t todo[kFrameSize], m = 0;
-  for (i = 0; i < n; ++i)
-    if (decision[i] == kClassify) todo[m++] = i;
-  auto classify_one = [&](uint32_t x) {
-    for (uint32_t a = 0; a < bind[x]->n && rule[x] == Classifier4::kNoMatch; ++a) {
+  for (uint32_t i = 0; i < n; ++i)
+    if (v.decision[i] == kClassify) todo[m++] = i;
+  auto one = [&](uint32_t x) {
+    for (uint32_t a = 0; a < v.bind[x]->n && v.rule[x] == Classifier4::kNoMatch; ++a) {
       if constexpr (Fam != 6)
-        if (family[x] == 4) rule[x] = bind[x]->acl[a]->ip4.lookup(keys.k4[x]);
+        if (v.family[x] == 4) v.rule[x] = v.bind[x]->acl[a]->ip4.lookup(v.k4[x]);
       if constexpr (Fam != 4)
-        if (family[x] == 6) rule[x] = bind[x]->acl[a]->ip6.lookup(keys.k6[x]);
-      acl_pos[x] = uint8_t(a);
+        if (v.family[x] == 6) v.rule[x] = v.bind[x]->acl[a]->ip6.lookup(v.k6[x]);
+      v.acl_pos[x] = uint8_t(a);
     }
   };
   for (uint32_t j = 0; j < m;) {
     const uint32_t q[4] = {todo[j], todo[std::min(j + 1, m - 1)], todo[std::min(j + 2, m - 1)], todo[std::min(j + 3, m - 1)]};
-    const DirBinding* db = bind[q[0]];
-    const uint8_t f = family[q[0]];
-    if (j + 4 > m || bind[q[1]] != db || bind[q[2]] != db || bind[q[3]] != db || family[q[1]] != f || family[q[2]] != f ||
-        family[q[3]] != f) {
-      classify_one(q[0]);
+    const DirBinding* db = v.bind[q[0]];
+    const uint8_t f = v.family[q[0]];
+    if (j + 4 > m || v.bind[q[1]] != db || v.bind[q[2]] != db || v.bind[q[3]] != db || v.family[q[1]] != f ||
+        v.family[q[2]] != f || v.family[q[3]] != f) {
+      one(q[0]);
       j += 1;
       continue;
     }
     for (uint32_t a = 0; a < db->n; ++a) {
       uint32_t best[4];
-      for (int l = 0; l < 4; ++l) best[l] = rule[q[l]] == Classifier4::kNoMatch ? Classifier4::kNoMatch : 0;
+      for (int l = 0; l < 4; ++l) best[l] = v.rule[q[l]] == Classifier4::kNoMatch ? Classifier4::kNoMatch : 0;
       if constexpr (Fam != 6) {
         if (f == 4) {
-          const Key<8>* kp[4] = {&keys.k4[q[0]], &keys.k4[q[1]], &keys.k4[q[2]], &keys.k4[q[3]]};
+          const Key<8>* kp[4] = {&v.k4[q[0]], &v.k4[q[1]], &v.k4[q[2]], &v.k4[q[3]]};
           db->acl[a]->ip4.lookup4(kp, best);
         }
       }
       if constexpr (Fam != 4) {
         if (f == 6) {
-          const Key<16>* kp[4] = {&keys.k6[q[0]], &keys.k6[q[1]], &keys.k6[q[2]], &keys.k6[q[3]]};
+          const Key<16>* kp[4] = {&v.k6[q[0]], &v.k6[q[1]], &v.k6[q[2]], &v.k6[q[3]]};
           db->acl[a]->ip6.lookup4(kp, best);
         }
       }
       bool all = true;
       for (int l = 0; l < 4; ++l) {
-        if (rule[q[l]] == Classifier4::kNoMatch && best[l] != Classifier4::kNoMatch) {
-          rule[q[l]] = best[l];
-          acl_pos[q[l]] = uint8_t(a);
+        if (v.rule[q[l]] == Classifier4::kNoMatch && best[l] != Classifier4::kNoMatch) {
+          v.rule[q[l]] = best[l];
+          v.acl_pos[q[l]] = uint8_t(a);
         }
-        all &= rule[q[l]] != Classifier4::kNoMatch;
+        all &= v.rule[q[l]] != Classifier4::kNoMatch;
       }
       if (all) break;
     }
     j += 4;
   }
+}
+
+// Counter updates gathered over runs of packets with the same binding or rule (a vector is
+// usually one interface and few rules), written once per run instead of once per packet.
+struct CounterRuns {
+  uint32_t me;
+  uint32_t dir;
+  IfCounters* if_counters = nullptr;
+  uint32_t pending[kIfAclCounters] = {};
+  const CompiledAcl* acl = nullptr;
+  uint32_t rule = 0;
+  uint64_t packets = 0, bytes = 0;
+
+  void count_if(IfCounters* c, uint32_t which) {
+    if (c != if_counters) {
+      flush_if();
+      if_counters = c;
+    }
+    pending[which]++;
+  }
+  void flush_if() {
+    if (if_counters) {
+      uint64_t* dst = if_counters->at(me, dir);
+      for (uint32_t k = 0; k < kIfAclCounters; ++k) dst[k] += pending[k];
+    }
+    std::fill(pending, pending + kIfAclCounters, 0u);
+  }
+  void count_rule(const CompiledAcl* a, uint32_t r, uint32_t len) {
+    if (a != acl || r != rule) {
+      flush_rule();
+      acl = a;
+      rule = r;
+    }
+    packets++;
+    bytes += len;
+  }
+  void flush_rule() {
+    if (acl && packets) {
+      uint64_t* c = acl->counters.row(me) + 2 * rule;
+      c[0] += packets;
+      c[1] += bytes;
+    }
+    packets = bytes = 0;
+  }
+};
+
+// permit+reflect: the session of this packet, created (or revived when expired, or found when an
+// earlier packet of this vector made it). False when the table has no room.
+template <int Fam, uint32_t Dir>
+inline bool reflect(Vector<Fam>& v, uint32_t i, SessionTable* t, const SessionTimeouts& timeouts, uint64_t now, bool& created) {
+  created = false;
+  if (!t) return false;
+  bool src_is_a;
+  const SessionKey k = key_of(if_of<Dir>(v.b[i]), v.family[i], v.key4(i), v.key6(i), v.meta[i], src_is_a);
+  const uint32_t h = k.hash();
+  uint32_t s = t->find(k, h);
+  if (s == SessionTable::kNone) {
+    s = t->insert(k, h, src_is_a, now);
+    if (s == SessionTable::kNone) return false;
+    created = true;
+  } else if (expired(t->session(s), timeouts, now)) {
+    Session& old = t->session(s);
+    old.flags_a.store(0, std::memory_order_relaxed);
+    old.flags_b.store(0, std::memory_order_relaxed);
+    old.initiator_is_a = src_is_a;
+    old.created_tsc = now;
+    created = true;
+  }
+  touch(t->session(s), src_is_a, v.tcp_flags(i), now);
+  return true;
+}
+
+template <bool Trace, int Fam, uint32_t Dir, Locate How, FeatureArcRef* Arc>
+uint32_t acl_node(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  AclControl& ctl = AclControl::get();
+  const AclRuntime* rt = ctl.runtime.get();
+  const SessionTimeouts* timeouts = ctl.timeouts.get();
+  const uint32_t me = w.id();
+  const uint64_t now = w.now_tsc();
+  Vector<Fam> v;
+  w.buffers(bi, v.b, n);
+
+  uint32_t last_if = kInvalidIf;
+  const DirBinding* last_bind = nullptr;
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 4) {
+    for (uint32_t k = 4; k < 8; ++k) {
+      __builtin_prefetch(v.b[i + k]);
+      __builtin_prefetch(v.b[i + k]->data());
+    }
+    parse_one<Fam, Dir, How>(v, rt, i, last_if, last_bind);
+    parse_one<Fam, Dir, How>(v, rt, i + 1, last_if, last_bind);
+    parse_one<Fam, Dir, How>(v, rt, i + 2, last_if, last_bind);
+    parse_one<Fam, Dir, How>(v, rt, i + 3, last_if, last_bind);
+  }
+  for (; i < n; ++i) parse_one<Fam, Dir, How>(v, rt, i, last_if, last_bind);
+
+  if (rt && rt->any_stateful) match_sessions<Fam, Dir>(v, n, ctl.sessions, me, *timeouts, now);
+  classify<Fam>(v, n);
 
   // 4. Act.
+  SessionTable* own = rt && rt->any_stateful ? ctl.sessions.table[me].load(std::memory_order_acquire) : nullptr;
+  CounterRuns runs{me, Dir};
   uint32_t n_session = 0, n_related = 0, n_created = 0, n_non_ip = 0;
+  uint32_t next_if = kInvalidIf;
+  uint16_t next_pass = 0;
   for (i = 0; i < n; ++i) {
-    Buffer* x = b[i];
-    const uint32_t ifi = Dir == kInput ? x->rx_if : x->tx_if;
+    Buffer* x = v.b[i];
+    IfCounters* ic = v.bind[i] ? v.bind[i]->counters : nullptr;
     bool pass = true;
     uint32_t error = 0;
-    uint64_t* ic = bind[i] && bind[i]->counters ? bind[i]->counters->at(me, Dir) : nullptr;
-    switch (decision[i]) {
+    switch (v.decision[i]) {
       case kPass: break;
-      case kPassNonIp: ++n_non_ip; ic[kCntNonIp]++; break;
-      case kPassSession: ++n_session; ic[kCntSessionHit]++; break;
-      case kPassRelated: ++n_related; ic[kCntRelatedHit]++; break;
-      case kMalformed: pass = false; error = kErrMalformed; ic[kCntMalformed]++; break;
+      case kPassNonIp: ++n_non_ip; runs.count_if(ic, kCntNonIp); break;
+      case kPassSession: ++n_session; runs.count_if(ic, kCntSessionHit); break;
+      case kPassRelated: ++n_related; runs.count_if(ic, kCntRelatedHit); break;
+      case kMalformed: pass = false; error = kErrMalformed; runs.count_if(ic, kCntMalformed); break;
       default: {
-        const DirBinding& db = *bind[i];
-        if (rule[i] == Classifier4::kNoMatch) {
-          pass = db.default_permit;
-          ic[pass ? kCntPermitDefault : kCntDenyDefault]++;
+        if (v.rule[i] == Classifier4::kNoMatch) {
+          pass = v.bind[i]->default_permit;
+          runs.count_if(ic, pass ? kCntPermitDefault : kCntDenyDefault);
           if (!pass) error = kErrDenyDefault;
           break;
         }
-        const CompiledAcl& acl = *db.acl[acl_pos[i]];
-        uint64_t* rc = acl.counters.row(me) + 2 * rule[i];
-        rc[0]++;
-        rc[1] += x->total_length();
-        const Action act = acl.rules[rule[i]].action;
+        const CompiledAcl* acl = v.bind[i]->acl[v.acl_pos[i]];
+        runs.count_rule(acl, v.rule[i], x->total_length());
+        const Action act = acl->actions[v.rule[i]];
         if (act == Action::Deny) {
           pass = false;
           error = kErrDenyRule;
-          ic[kCntDenyRule]++;
+          runs.count_if(ic, kCntDenyRule);
           break;
         }
-        ic[kCntPermitRule]++;
+        runs.count_if(ic, kCntPermitRule);
         if (act != Action::Reflect) break;
-        SessionTable* t = ctl.sessions.table[me].load(std::memory_order_acquire);
-        bool src_is_a;
-        const SessionKey k = key_of(ifi, family[i], &keys.k4[Fam == 6 ? 0 : i], &keys.k6[Fam == 4 ? 0 : i], meta[i], src_is_a);
-        const uint32_t h = k.hash();
-        uint32_t s = t ? t->find(k, h) : SessionTable::kNone;  // an expired one, or one made earlier in this vector
-        if (s == SessionTable::kNone && t) {
-          s = t->insert(k, h, src_is_a, now);
-          if (s != SessionTable::kNone) {
-            ++n_created;
-            ic[kCntSessionCreated]++;
-          }
-        } else if (s != SessionTable::kNone && expired(t->session(s), *timeouts, now)) {
-          Session& old = t->session(s);
-          old.flags_a.store(0, std::memory_order_relaxed);
-          old.flags_b.store(0, std::memory_order_relaxed);
-          old.initiator_is_a = src_is_a;
-          old.created_tsc = now;
-          ++n_created;
-          ic[kCntSessionCreated]++;
-        }
-        if (s == SessionTable::kNone) {
+        bool created;
+        if (!reflect<Fam, Dir>(v, i, own, *timeouts, now, created)) {
           pass = false;
           error = kErrSessionLimit;
-          ic[kCntSessionRefused]++;
-          break;
+          runs.count_if(ic, kCntSessionRefused);
+        } else if (created) {
+          ++n_created;
+          runs.count_if(ic, kCntSessionCreated);
         }
-        const uint32_t flags = family[i] == 4 ? keys.k4[Fam == 6 ? 0 : i].v[Family4::kDims] : keys.k6[Fam == 4 ? 0 : i].v[Family6::kDims];
-        touch(t->session(s), src_is_a, uint8_t(flags), now);
       }
     }
     if (pass) {
-      next[i] = (*Arc)->next(node, x);
+      // The next feature depends on the interface only.
+      const uint32_t ifi = if_of<Dir>(x);
+      if (ifi != next_if) {
+        next_if = ifi;
+        next_pass = (*Arc)->next(node, x);
+      }
+      v.next[i] = next_pass;
     } else {
-      next[i] = kNextDrop;
+      v.next[i] = kNextDrop;
       x->error = node.error_code(error);
     }
     if constexpr (Trace) {
       if (x->flags & kBufTraced) {
         AclTrace t{};
-        t.if_index = ifi;
+        t.if_index = if_of<Dir>(x);
         t.dir = uint8_t(Dir);
-        t.family = family[i];
-        t.decision = decision[i];
+        t.family = v.family[i];
+        t.decision = v.decision[i];
         t.action = 255;
-        t.rule = rule[i];
-        if (decision[i] == kClassify && rule[i] != Classifier4::kNoMatch) {
-          const CompiledAcl& acl = *bind[i]->acl[acl_pos[i]];
-          t.action = uint8_t(acl.rules[rule[i]].action);
+        t.rule = v.rule[i];
+        if (v.decision[i] == kClassify && v.rule[i] != Classifier4::kNoMatch) {
+          const CompiledAcl& acl = *v.bind[i]->acl[v.acl_pos[i]];
+          t.action = uint8_t(acl.actions[v.rule[i]]);
           std::memcpy(t.acl, acl.name.data(), std::min(acl.name.size(), sizeof t.acl));
         }
         w.trace(node, x, &t, sizeof t);
       }
     }
   }
+  runs.flush_if();
+  runs.flush_rule();
   if (n_session) w.count_error(node, kErrSessionHit, n_session);
   if (n_related) w.count_error(node, kErrRelated, n_related);
   if (n_created) w.count_error(node, kErrSessionCreated, n_created);
   if (n_non_ip) w.count_error(node, kErrNonIp, n_non_ip);
   // Drops are counted by error-drop under b->error.
-  w.enqueue_to_nexts(node, bi, next, n);
+  w.enqueue_to_nexts(node, bi, v.next, n);
   return n;
 }
 

@@ -8,7 +8,7 @@ namespace quiver::acl {
 
 namespace {
 
-constexpr uint32_t kLeafRules = kBlockRules;  // a node with this many rules or fewer is a leaf
+constexpr uint32_t kLeafRules = 4;  // a node with this many rules or fewer is a leaf
 constexpr uint32_t kMaxDepth = 24;
 constexpr int kMaxCutBits = 10;              // at most 1024 children per node
 constexpr uint32_t kSpaceFactor = 4;         // a node's children may hold 4x its rules in total
@@ -75,7 +75,6 @@ class TreeBuilder {
  public:
   using C = Classifier<F>;
   using BoxT = typename C::BoxT;
-  using BlockT = typename C::BlockT;
   static constexpr int kCut = F::kCutDims;
 
   TreeBuilder(C& c, const std::vector<BoxT>& boxes, uint64_t budget) : c_(c), boxes_(boxes), budget_(budget) {}
@@ -181,7 +180,32 @@ class TreeBuilder {
   // the cut being looked at).
   bool shares_left(uint32_t c) const { return c > 0 && !edge_[c] && !dirty_[c] && !dirty_[c - 1]; }
 
-  uint32_t build(const Region& r, std::vector<uint32_t>& ids, uint32_t depth) {
+  // Shrinks the region, per dimension, to the smallest aligned slice that still holds every
+  // rule's part of it. No node is needed for that: a packet outside the slice matches none of
+  // these rules, and the leaf check is exact, so wherever the cuts send it, it finds no match.
+  // Without this, rules packed into a small part of a field (198.18.0.0/16 of the whole IPv4
+  // space) would defeat equal-size cuts of at most kMaxCutBits bits.
+  void zoom(Region& r, const std::vector<uint32_t>& ids) const {
+    for (int d = 0; d < kCut; ++d) {
+      if (r.bits[d] == 0) continue;
+      uint32_t lo = 0xffffffffu, hi = 0;
+      for (uint32_t id : ids) {
+        uint32_t a, b;
+        clip(r, d, id, a, b);
+        lo = std::min(lo, a);
+        hi = std::max(hi, b);
+      }
+      const uint32_t diff = lo ^ hi;
+      const uint8_t bits = diff == 0 ? 0 : uint8_t(32 - __builtin_clz(diff));
+      if (bits >= r.bits[d]) continue;
+      r.base[d] += bits == 32 ? 0 : lo & ~((1u << bits) - 1);
+      r.bits[d] = bits;
+    }
+  }
+
+  uint32_t build(const Region& region, std::vector<uint32_t>& ids, uint32_t depth) {
+    Region r = region;
+    zoom(r, ids);
     for (size_t i = 0; i < ids.size(); ++i)
       if (covers(r, ids[i])) {
         ids.resize(i + 1);
@@ -248,28 +272,8 @@ class TreeBuilder {
     for (auto it = range.first; it != range.second; ++it)
       if (leaf_rules_[it->second] == ids) return it->second;
     const uint32_t o = uint32_t(c_.words_.size());
-    const uint32_t n_blocks = uint32_t((ids.size() + kBlockRules - 1) / kBlockRules);
-    c_.words_.insert(c_.words_.end(), {0u, o, uint32_t(c_.blocks_.size()), n_blocks});
-    for (uint32_t blk = 0; blk < n_blocks; ++blk) {
-      BlockT b;
-      std::memset(&b, 0, sizeof b);
-      for (int i = 0; i < kBlockRules; ++i) {
-        const size_t at = size_t(blk) * kBlockRules + i;
-        if (at >= ids.size()) {
-          b.rule[i] = C::kNoMatch;  // never below any bound
-          b.lo[0][i] = 1;           // and an empty range besides
-          continue;
-        }
-        const BoxT& x = boxes_[ids[at]];
-        for (int d = 0; d < C::kDims; ++d) {
-          b.lo[d][i] = x.lo[d];
-          b.hi[d][i] = x.hi[d];
-        }
-        b.tcp[i] = x.lo[C::kDims + 1];
-        b.rule[i] = C::box_rule(x);
-      }
-      c_.blocks_.push_back(b);
-    }
+    c_.words_.insert(c_.words_.end(), {0u, o, uint32_t(c_.boxes_.size()), uint32_t(ids.size())});
+    for (uint32_t x : ids) c_.boxes_.push_back(boxes_[x]);
     copies_ += ids.size();
     c_.stats_.leaves++;
     c_.stats_.rule_copies += uint32_t(ids.size());
@@ -317,7 +321,7 @@ void Classifier<F>::build(const std::vector<Rule>& rules) {
 template <class F>
 bool Classifier<F>::build_trees(const std::vector<BoxT>& all, const std::vector<uint32_t>& wide, uint32_t max_trees) {
   words_.assign({0u, 0u, 0u, 0u});  // offset 0: the empty leaf
-  blocks_.clear();
+  boxes_.clear();
   trees_.clear();
   stats_ = ClassifierStats();
   stats_.rules = uint32_t(all.size());
@@ -369,9 +373,9 @@ bool Classifier<F>::build_trees(const std::vector<BoxT>& all, const std::vector<
   }
   std::sort(trees_.begin(), trees_.end(), [](const Tree& a, const Tree& b) { return a.min_rule < b.min_rule; });
   stats_.trees = uint32_t(trees_.size());
-  stats_.bytes = words_.size() * 4 + blocks_.size() * sizeof(BlockT);
+  stats_.bytes = words_.size() * 4 + boxes_.size() * sizeof(BoxT);
   words_.shrink_to_fit();
-  blocks_.shrink_to_fit();
+  boxes_.shrink_to_fit();
   return !builder.exhausted();
 }
 

@@ -56,17 +56,6 @@ struct alignas(64) Box {
   uint32_t hi[Lanes];
 };
 
-// A leaf stores its rules eight at a time, field by field (structure of arrays), so one
-// vector compare tests a field of eight rules and a leaf check has no data-dependent branch.
-constexpr int kBlockRules = 8;
-template <int Dims>
-struct alignas(64) Block {
-  uint32_t lo[Dims][kBlockRules];
-  uint32_t hi[Dims][kBlockRules];
-  uint32_t tcp[kBlockRules];   // mask | value << 8
-  uint32_t rule[kBlockRules];  // rule index, ascending; unused lanes hold kNoMatch
-};
-
 struct ClassifierStats {
   uint32_t rules = 0;        // rules of this family
   uint32_t trees = 0;
@@ -85,7 +74,6 @@ class Classifier {
   static constexpr int kDims = F::kDims;
   using KeyT = Key<kLanes>;
   using BoxT = Box<kLanes>;
-  using BlockT = Block<kDims>;
   static constexpr uint32_t kNoMatch = 0x7fffffffu;
 
   // Rules of other families are left out; indices stay those of `rules`.
@@ -127,55 +115,42 @@ class Classifier {
     }
   }
 
-  // The exact test of one rule box (reference checks in tests).
-  static bool box_match(const BoxT& b, const KeyT& k) {
+  // Whether k lies in box b in every dimension (not the TCP flags): one pair of vector
+  // compares per box.
+  static bool in_box(const BoxT& b, const KeyT& k) {
+    constexpr uint32_t need = (1u << kDims) - 1;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    if constexpr (kLanes == 16) {
+      const __m512i kv = _mm512_load_si512(k.v);
+      return (_mm512_mask_cmpge_epu32_mask(need, kv, _mm512_load_si512(b.lo)) & _mm512_mask_cmple_epu32_mask(need, kv, _mm512_load_si512(b.hi))) == need;
+    } else {
+      const __m256i kv = load8(k.v);
+      return (_mm256_mask_cmpge_epu32_mask(need, kv, load8(b.lo)) & _mm256_mask_cmple_epu32_mask(need, kv, load8(b.hi))) == need;
+    }
+#elif defined(__AVX2__)
+    // Unsigned x >= lo as max(x, lo) == x, x <= hi as min(x, hi) == x.
+    uint32_t m = 0;
+    for (int h = 0; h < kLanes / 8; ++h) {
+      const __m256i kv = load8(k.v + 8 * h), lo = load8(b.lo + 8 * h), hi = load8(b.hi + 8 * h);
+      const __m256i ok = _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(kv, lo), kv), _mm256_cmpeq_epi32(_mm256_min_epu32(kv, hi), kv));
+      m |= uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok))) << (8 * h);
+    }
+    return (m & need) == need;
+#else
     for (int d = 0; d < kDims; ++d)
       if (k.v[d] < b.lo[d] || k.v[d] > b.hi[d]) return false;
+    return true;
+#endif
+  }
+  static bool tcp_ok(const BoxT& b, const KeyT& k) {
     const uint32_t tcp = b.lo[kDims + 1];  // mask | value << 8
     return (k.v[kDims] & tcp & 0xff) == (tcp >> 8);
   }
+  // The exact test of one rule.
+  static bool box_match(const BoxT& b, const KeyT& k) { return in_box(b, k) && tcp_ok(b, k); }
   static uint32_t box_rule(const BoxT& b) { return b.lo[kDims]; }
   // The box of a rule in this family; false when the rule belongs to the other family.
   static bool rule_box(const Rule& r, uint32_t index, BoxT& out);
-
-  // The first rule of the block that matches k with an index below best, else best.
-  static uint32_t block_first(const BlockT& b, const KeyT& k, uint32_t best) {
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-    // Every compare is independent; only the cheap mask ANDs form a chain.
-    uint32_t m = _mm256_cmplt_epu32_mask(load8(b.rule), _mm256_set1_epi32(int(best)));
-    for (int d = 0; d < kDims; ++d) {
-      const __m256i kv = _mm256_set1_epi32(int(k.v[d]));
-      m &= uint32_t(_mm256_cmpge_epu32_mask(kv, load8(b.lo[d]))) & uint32_t(_mm256_cmple_epu32_mask(kv, load8(b.hi[d])));
-    }
-    const __m256i tcp = load8(b.tcp);
-    const __m256i flags = _mm256_and_si256(_mm256_set1_epi32(int(k.v[kDims])), _mm256_and_si256(tcp, _mm256_set1_epi32(0xff)));
-    m &= uint32_t(_mm256_cmpeq_epi32_mask(flags, _mm256_srli_epi32(tcp, 8)));
-    return m ? b.rule[__builtin_ctz(m)] : best;
-#elif defined(__AVX2__)
-    // Unsigned x >= lo as max(x, lo) == x, x <= hi as min(x, hi) == x.
-    const __m256i bestv = _mm256_set1_epi32(int(best));
-    const __m256i idx = load8(b.rule);
-    __m256i ok = _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(idx, bestv), idx), _mm256_set1_epi32(-1));
-    for (int d = 0; d < kDims; ++d) {
-      const __m256i kv = _mm256_set1_epi32(int(k.v[d]));
-      ok = _mm256_and_si256(ok, _mm256_cmpeq_epi32(_mm256_max_epu32(kv, load8(b.lo[d])), kv));
-      ok = _mm256_and_si256(ok, _mm256_cmpeq_epi32(_mm256_min_epu32(kv, load8(b.hi[d])), kv));
-    }
-    const __m256i tcp = load8(b.tcp);
-    const __m256i flags = _mm256_and_si256(_mm256_set1_epi32(int(k.v[kDims])), _mm256_and_si256(tcp, _mm256_set1_epi32(0xff)));
-    ok = _mm256_and_si256(ok, _mm256_cmpeq_epi32(flags, _mm256_srli_epi32(tcp, 8)));
-    const uint32_t m = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok)));
-    return m ? b.rule[__builtin_ctz(m)] : best;
-#else
-    for (int i = 0; i < kBlockRules; ++i) {
-      if (b.rule[i] >= best) break;
-      bool ok = true;
-      for (int d = 0; d < kDims && ok; ++d) ok = k.v[d] >= b.lo[d][i] && k.v[d] <= b.hi[d][i];
-      if (ok && (k.v[kDims] & b.tcp[i] & 0xff) == (b.tcp[i] >> 8)) return b.rule[i];
-    }
-    return best;
-#endif
-  }
 
  private:
   struct Tree {
@@ -188,21 +163,30 @@ class Classifier {
 #endif
   // A node at words_[o]: header dim | shift << 8 | mask << 16, then mask + 1 child offsets.
   // A leaf at words_[o]: header 0 (so its only child is words_[o + 1] == o, itself), then
-  // its first block and its number of blocks. Offset 0 is the empty leaf.
+  // its first box and its number of boxes. Offset 0 is the empty leaf.
   uint32_t step(uint32_t o, const KeyT& k) const {
     const uint32_t h = words_[o];
     return words_[o + 1 + ((k.v[h & 0xff] >> ((h >> 8) & 0xff)) & (h >> 16))];
   }
   void prefetch_leaf(uint32_t o) const {
-    const char* p = reinterpret_cast<const char*>(blocks_.data() + words_[o + 2]);
-    for (uint32_t off = 0; off < sizeof(BlockT); off += 64) __builtin_prefetch(p + off);
+    const BoxT* b = boxes_.data() + words_[o + 2];
+    __builtin_prefetch(b);
+    if constexpr (sizeof(BoxT) > 64) __builtin_prefetch(reinterpret_cast<const char*>(b) + 64);
   }
+  // Every box of the leaf is tested (no branch per rule): a bit per box in the leaf's order,
+  // which is rule order; then the first set bit below `best` whose TCP flags agree wins.
   uint32_t scan_leaf(uint32_t o, const KeyT& k, uint32_t best) const {
-    const BlockT* b = blocks_.data() + words_[o + 2];
+    const BoxT* b = boxes_.data() + words_[o + 2];
     const uint32_t n = words_[o + 3];
-    for (uint32_t i = 0; i < n; ++i) {
-      const uint32_t r = block_first(b[i], k, best);
-      if (r != best) return r;  // blocks are in rule order: the first hit is the earliest
+    for (uint32_t base = 0; base < n; base += 64) {
+      const uint32_t end = n - base < 64 ? n - base : 64;
+      uint64_t hits = 0;
+      for (uint32_t i = 0; i < end; ++i) hits |= uint64_t(in_box(b[base + i], k)) << i;
+      for (; hits; hits &= hits - 1) {
+        const BoxT& x = b[base + __builtin_ctzll(hits)];
+        if (box_rule(x) >= best) return best;
+        if (tcp_ok(x, k)) return box_rule(x);
+      }
     }
     return best;
   }
@@ -212,7 +196,7 @@ class Classifier {
   template <class>
   friend class TreeBuilder;
   std::vector<uint32_t> words_;
-  std::vector<BlockT> blocks_;
+  std::vector<BoxT> boxes_;  // leaves' rules, each leaf contiguous and in rule order
   std::vector<Tree> trees_;
   ClassifierStats stats_;
 };

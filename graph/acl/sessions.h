@@ -107,6 +107,16 @@ class SessionTable {
       if (uint32_t(s >> 32) == h && pool_[uint32_t(s)].key == k) return uint32_t(s);
     }
   }
+  // Owner, batched lookups: the slot line first, then the first session whose slot carries the
+  // hash (its key still to be compared), kNone when the probe reaches an empty slot.
+  void prefetch_slot(uint32_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
+  uint32_t first_tag(uint32_t h) const {
+    for (uint32_t i = h & mask_;; i = (i + 1) & mask_) {
+      const uint64_t s = slots_[i].load(std::memory_order_relaxed);
+      if (uint32_t(s) == kNone) return kNone;
+      if (uint32_t(s >> 32) == h) return uint32_t(s);
+    }
+  }
   // Another worker: a consistent answer or kNone (a removal in progress reads as a miss).
   uint32_t find_shared(const SessionKey& k, uint32_t h) const {
     const uint64_t g = gen_.load(std::memory_order_acquire);
