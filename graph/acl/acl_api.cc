@@ -121,7 +121,8 @@ QUIVER_NAPI(aclBind) {
 // time where four neighbours share a family) without the graph.
 QUIVER_NAPI(aclClassify) {
   const CompiledAcl& acl = acl_arg(info, 0);
-  if (info.Length() < 3 || !info[1].IsBuffer() || !info[2].IsTypedArray())
+  if (info.Length() < 3 || !info[1].IsBuffer() || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
     throw std::runtime_error("packets: give a Buffer of packets and a Uint32Array of their lengths");
   Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
   Napi::Uint32Array lengths = info[2].As<Napi::Uint32Array>();

@@ -159,7 +159,7 @@ inline void match_sessions(Vector<Fam>& v, uint32_t n, const SessionRuntime& sr,
   for (uint32_t i = 0; i < n; ++i) {
     if (v.decision[i] != kClassify || !v.bind[i]->stateful) continue;
     bool src_is_a;
-    probe[m].key = key_of(if_of<Dir>(v.b[i]), v.family[i], v.key4(i), v.key6(i), v.meta[i], src_is_a);
+    key_of(probe[m].key, if_of<Dir>(v.b[i]), v.family[i], v.key4(i), v.key6(i), v.meta[i], src_is_a);
     probe[m].src_is_a = src_is_a;
     probe[m++].packet = uint16_t(i);
   }
@@ -285,7 +285,8 @@ inline bool reflect(Vector<Fam>& v, uint32_t i, SessionTable* t, const SessionTi
   created = false;
   if (!t) return false;
   bool src_is_a;
-  const SessionKey k = key_of(if_of<Dir>(v.b[i]), v.family[i], v.key4(i), v.key6(i), v.meta[i], src_is_a);
+  SessionKey k;
+  key_of(k, if_of<Dir>(v.b[i]), v.family[i], v.key4(i), v.key6(i), v.meta[i], src_is_a);
   const uint32_t h = k.hash();
   uint32_t s = t->find(k, h);
   if (s == SessionTable::kNone) {

@@ -42,7 +42,7 @@ inline bool icmp_is_query(uint8_t family, uint8_t type) {
 
 // The L4 part shared by both families. `l4` points at the L4 header, `avail` bytes remain.
 // Returns false when the header is cut short.
-inline bool parse_l4(uint8_t family, uint8_t proto, const uint8_t* l4, uint32_t avail, uint32_t l4_off, uint32_t* lanes,
+__attribute__((always_inline)) inline bool parse_l4(uint8_t family, uint8_t proto, const uint8_t* l4, uint32_t avail, uint32_t l4_off, uint32_t* lanes,
                      uint32_t& flags_lane, FlowMeta& m) {
   // lanes: [sport, dport, l4]
   switch (proto) {
@@ -77,7 +77,7 @@ inline bool parse_l4(uint8_t family, uint8_t proto, const uint8_t* l4, uint32_t 
   return true;
 }
 
-inline Parsed parse_ip4(const uint8_t* p, uint32_t len, Key<8>& k, FlowMeta& m) {
+__attribute__((always_inline)) inline Parsed parse_ip4(const uint8_t* p, uint32_t len, Key<8>& k, FlowMeta& m) {
   if (len < 20 || (p[0] >> 4) != 4) return Parsed::Malformed;
   const uint32_t ihl = uint32_t(p[0] & 0x0f) * 4;
   if (ihl < 20 || ihl > len) return Parsed::Malformed;
@@ -97,7 +97,7 @@ inline Parsed parse_ip4(const uint8_t* p, uint32_t len, Key<8>& k, FlowMeta& m) 
   return Parsed::Ip4;
 }
 
-inline Parsed parse_ip6(const uint8_t* p, uint32_t len, Key<16>& k, FlowMeta& m) {
+__attribute__((always_inline)) inline Parsed parse_ip6(const uint8_t* p, uint32_t len, Key<16>& k, FlowMeta& m) {
   if (len < 40 || (p[0] >> 4) != 6) return Parsed::Malformed;
   std::memset(&k, 0, sizeof k);
   m = FlowMeta{0, 0, 0, uint16_t(len)};

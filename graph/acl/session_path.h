@@ -13,10 +13,11 @@
 
 namespace quiver::acl {
 
-inline SessionKey key_of(uint32_t if_index, uint8_t family, const Key<8>* k4, const Key<16>* k6, const FlowMeta& m, bool& src_is_a) {
+inline void key_of(SessionKey& out, uint32_t if_index, uint8_t family, const Key<8>* k4, const Key<16>* k6, const FlowMeta& m, bool& src_is_a) {
   if (family == 4)
-    return make_session_key(if_index, 4, uint8_t(k4->v[Family4::kProto]), &k4->v[0], &k4->v[1], m.sport, m.dport, src_is_a);
-  return make_session_key(if_index, 6, uint8_t(k6->v[Family6::kProto]), &k6->v[0], &k6->v[4], m.sport, m.dport, src_is_a);
+    make_session_key(out, if_index, 4, uint8_t(k4->v[Family4::kProto]), &k4->v[0], &k4->v[1], m.sport, m.dport, src_is_a);
+  else
+    make_session_key(out, if_index, 6, uint8_t(k6->v[Family6::kProto]), &k6->v[0], &k6->v[4], m.sport, m.dport, src_is_a);
 }
 
 // The embedded packet of an ICMP error, as the session of its original direction would see it.

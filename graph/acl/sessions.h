@@ -25,50 +25,78 @@ struct SessionKey {
   uint32_t if_index;
   uint8_t family, proto;
   uint16_t zero;
-  bool operator==(const SessionKey& o) const { return std::memcmp(this, &o, sizeof *this) == 0; }
+  bool operator==(const SessionKey& o) const {
+    uint64_t x[5], y[5];
+    std::memcpy(x, this, 40);
+    std::memcpy(y, &o, 40);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0 && tail() == o.tail();
+  }
+  uint32_t tail() const {  // family, proto, zero
+    uint32_t t;
+    std::memcpy(&t, &family, 4);
+    return t;
+  }
+  // IPv4 keys hash only the words that can differ (their upper address words are zero).
   uint32_t hash() const {
-    uint64_t w[6];
+    uint64_t w[5];
     std::memcpy(w, this, 40);
-    w[5] = uint64_t(if_index) << 32 | uint32_t(family) | uint32_t(proto) << 8;
-    uint64_t h = 0x9e3779b9;
+    const uint64_t meta = uint64_t(if_index) << 32 | uint32_t(family) | uint32_t(proto) << 8;
+    uint64_t h = _mm_crc32_u64(0x9e3779b9, meta);
+    if (family == 4) return uint32_t(_mm_crc32_u64(_mm_crc32_u64(h, uint64_t(a[0]) << 32 | b[0]), uint64_t(port_a) << 16 | port_b));
     for (uint64_t x : w) h = _mm_crc32_u64(h, x);
     return uint32_t(h);
   }
 };
 static_assert(sizeof(SessionKey) == 44);
 
-// Builds the normalized key; src_is_a tells which side the packet came from.
-inline SessionKey make_session_key(uint32_t if_index, uint8_t family, uint8_t proto, const uint32_t* src, const uint32_t* dst,
-                                   uint16_t sport, uint16_t dport, bool& src_is_a) {
+// Builds the normalized key in place; src_is_a tells which side the packet came from. Written
+// as whole 64-bit words: narrow stores read back by wide loads would stall store forwarding.
+inline void make_session_key(SessionKey& k, uint32_t if_index, uint8_t family, uint8_t proto, const uint32_t* src,
+                             const uint32_t* dst, uint16_t sport, uint16_t dport, bool& src_is_a) {
   const int words = family == 4 ? 1 : 4;
   int cmp = 0;
   for (int i = 0; i < words && cmp == 0; ++i) cmp = src[i] < dst[i] ? -1 : src[i] > dst[i] ? 1 : 0;
   if (cmp == 0) cmp = sport < dport ? -1 : sport > dport ? 1 : 0;
   src_is_a = cmp <= 0;
-  SessionKey k;
-  std::memset(&k, 0, sizeof k);
   const uint32_t* a = src_is_a ? src : dst;
   const uint32_t* b = src_is_a ? dst : src;
-  for (int i = 0; i < words; ++i) {
-    k.a[i] = a[i];
-    k.b[i] = b[i];
+  uint64_t w[5];
+  if (family == 4) {
+    w[0] = a[0];
+    w[1] = 0;
+    w[2] = b[0];
+    w[3] = 0;
+  } else {
+    w[0] = a[0] | uint64_t(a[1]) << 32;
+    w[1] = a[2] | uint64_t(a[3]) << 32;
+    w[2] = b[0] | uint64_t(b[1]) << 32;
+    w[3] = b[2] | uint64_t(b[3]) << 32;
   }
-  k.port_a = src_is_a ? sport : dport;
-  k.port_b = src_is_a ? dport : sport;
-  k.if_index = if_index;
-  k.family = family;
-  k.proto = proto;
+  const uint16_t pa = src_is_a ? sport : dport, pb = src_is_a ? dport : sport;
+  w[4] = uint64_t(pa) | uint64_t(pb) << 16 | uint64_t(if_index) << 32;
+  const uint32_t tail = uint32_t(family) | uint32_t(proto) << 8;
+  char* out = reinterpret_cast<char*>(&k);
+  for (int i = 0; i < 5; ++i) std::memcpy(out + 8 * i, &w[i], 8);
+  std::memcpy(out + 40, &tail, 4);
+}
+inline SessionKey make_session_key(uint32_t if_index, uint8_t family, uint8_t proto, const uint32_t* src, const uint32_t* dst,
+                                   uint16_t sport, uint16_t dport, bool& src_is_a) {
+  SessionKey k;
+  make_session_key(k, if_index, family, proto, src, dst, sport, dport, src_is_a);
   return k;
 }
 
+// One cache line.
 struct alignas(64) Session {
   SessionKey key;
   uint8_t live = 0;
   uint8_t initiator_is_a = 0;
   std::atomic<uint8_t> flags_a{0}, flags_b{0};  // TCP flags seen from each side
   std::atomic<uint64_t> last_tsc{0};
-  uint64_t created_tsc = 0;
-  uint32_t next_free = 0;
+  union {
+    uint64_t created_tsc = 0;  // live
+    uint32_t next_free;        // free: the next free session
+  };
 
   bool tcp_established() const {
     const uint8_t fa = flags_a.load(std::memory_order_relaxed), fb = flags_b.load(std::memory_order_relaxed);
@@ -76,6 +104,8 @@ struct alignas(64) Session {
     return (fa & both) == both && (fb & both) == both && !((fa | fb) & (kTcpFin | kTcpRst));
   }
 };
+
+static_assert(sizeof(Session) == 64);
 
 // Idle timeouts in TSC ticks.
 struct SessionTimeouts {
