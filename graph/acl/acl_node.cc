@@ -47,7 +47,7 @@ enum Decision : uint8_t { kPass, kPassSession, kPassRelated, kPassNonIp, kMalfor
 
 struct AclTrace {
   uint32_t if_index;
-  uint8_t dir, family, decision, action;  // action: 0 deny 1 permit 2 reflect 255 none
+  uint8_t dir, family, decision, action;  // action: 0 deny 1 permit 2 reflect; no match: 254 default permit, 255 default deny
   uint32_t rule;
   char acl[24];
 };
@@ -63,7 +63,7 @@ std::string format_acl_trace(const uint8_t* d, uint32_t) {
     case kMalformed: return s + "malformed, drop";
     default: break;
   }
-  if (t->action == 255) return s + "no rule matched, default action";
+  if (t->action >= 254) return s + "no rule matched: default " + (t->action == 254 ? "permit" : "deny");
   static const char* names[] = {"deny", "permit", "permit+reflect"};
   return s + names[t->action] + " by acl '" + std::string(t->acl, strnlen(t->acl, sizeof t->acl)) + "' rule " + std::to_string(t->rule);
 }
@@ -398,7 +398,7 @@ uint32_t acl_node(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) 
         t.dir = uint8_t(Dir);
         t.family = v.family[i];
         t.decision = v.decision[i];
-        t.action = 255;
+        t.action = v.bind[i] && v.bind[i]->default_permit ? 254 : 255;
         t.rule = v.rule[i];
         if (v.decision[i] == kClassify && v.rule[i] != Classifier4::kNoMatch) {
           const CompiledAcl& acl = *v.bind[i]->acl[v.acl_pos[i]];

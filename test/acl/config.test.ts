@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as acl from '../../graph/acl/acl.js';
 import { addon } from '../../src/addon.js';
 import { Dataplane } from '../../src/dataplane.js';
+import { type AclView, formatAcls } from '../../graph/acl/show.js';
+import { jsonSafe } from '../../src/show/tables.js';
 
 let dp: Dataplane;
 beforeAll(async () => {
@@ -87,6 +89,10 @@ describe('ACL API', () => {
       { action: 'deny', ipVersion: 6, protocol: 'icmpv6' },
     ]);
     expect(shown!.entries.every((e) => e.packets === 0n && e.bytes === 0n)).toBe(true);
+    const text = formatAcls(jsonSafe([shown!]) as AclView[]);
+    expect(text).toMatch(/^acl web: 5 rules, stateful, 0 packets 0 bytes matched, built in /);
+    expect(text).toContain('permit+reflect ip6 udp 2001:db8::/32 -> any dport 53');
+    expect(text).toContain('permit         ip4 tcp any -> 198.19.0.10/32 dport 8000-8080 flags syn/syn,ack');
   });
 
   it('binds by name, refuses unknown ACLs and deleting an applied one', () => {
