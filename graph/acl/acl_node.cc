@@ -448,11 +448,15 @@ QUIVER_ARC_FEATURE(acl_l2_in, "l2-input-features", "acl-l2-in", 100);
 QUIVER_ARC_FEATURE(acl_l2_out, "l2-output-features", "acl-l2-out", 100);
 
 // Aging: every worker sweeps its own table a slice at a time, never per packet.
+// Its pace: every 100 ms while the worker holds sessions, else once a second, so that an idle
+// worker stays asleep (expiry itself is exact: a packet never revives an expired session).
 uint32_t acl_session_aging(Worker& w, NodeRuntime& node, const uint32_t*, uint32_t) {
   AclControl& ctl = AclControl::get();
   SessionTable* t = ctl.sessions.table[w.id()].load(std::memory_order_acquire);
   const SessionTimeouts* timeouts = ctl.timeouts.get();
-  if (!t || !timeouts || t->count() == 0) return 0;
+  const bool busy = t && timeouts && t->count() > 0;
+  node.next_run_tsc = w.now_tsc() + ns_to_tsc(busy ? 100000000 : 1000000000);
+  if (!busy) return 0;
   const uint32_t budget = std::max<uint32_t>(4096, t->capacity() / 8);  // the whole pool in ~1 s
   const uint32_t removed = t->sweep(rdtsc(), *timeouts, budget);
   if (removed) w.count_error(node, 0, removed);
