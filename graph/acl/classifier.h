@@ -118,7 +118,9 @@ class Classifier {
   // Whether k lies in box b in every dimension (not the TCP flags): one pair of vector
   // compares per box.
   static bool in_box(const BoxT& b, const KeyT& k) {
+#if defined(__AVX512F__) || defined(__AVX2__)
     constexpr uint32_t need = (1u << kDims) - 1;
+#endif
 #if defined(__AVX512F__) && defined(__AVX512VL__)
     if constexpr (kLanes == 16) {
       const __m512i kv = _mm512_load_si512(k.v);
