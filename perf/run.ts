@@ -2,6 +2,7 @@
 // npm run bench -- <scenario> [--runs N] [--seconds S] [--smoke]
 // Benchmarks are not tests: they print medians of repeated runs and write perf/results/<name>.json.
 import { type BenchOptions, type Scenario, writeResult } from './bench.js';
+import { aclScenario } from './scenarios/acl.js';
 import { api } from './scenarios/api.js';
 import { dpdkScenario } from './scenarios/dpdk.js';
 import { fibLoad } from './scenarios/fib-load.js';
@@ -12,7 +13,7 @@ import { l2xc } from './scenarios/l2xc.js';
 import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

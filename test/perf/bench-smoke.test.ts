@@ -83,4 +83,18 @@ describe('benchmark smoke', () => {
       expect(Object.keys(r[k]!.quiver.nodeClocks), k).toEqual(expect.arrayContaining(['dpdk-input', 'dpdk-tx', 'l2-xconnect']));
     }
   });
+
+  it('acl runs the routed path without and with ACLs and reports Mpps, ACL clocks and the 10k build time', () => {
+    const r = smoke('acl') as { cases: Record<string, { mppsMedian: number; aclClocksPerPacket: number; sessions: number; drops: number }>; build10k: { endToEndMs: number; nativeMs: number } };
+    expect(r.cases['no-acl']!.mppsMedian).toBeGreaterThan(0);
+    expect(r.cases['no-acl']!.aclClocksPerPacket).toBe(0);
+    for (const c of ['stateless-10k', 'stateful-10k-flows']) {
+      expect(r.cases[c]!.mppsMedian, c).toBeGreaterThan(0);
+      expect(r.cases[c]!.aclClocksPerPacket, c).toBeGreaterThan(0);
+      expect(r.cases[c]!.drops, c).toBe(0); // the last rule permits: nothing may be dropped
+    }
+    expect(r.cases['stateful-10k-flows']!.sessions).toBe(10000);
+    expect(r.build10k.nativeMs).toBeGreaterThan(0);
+    expect(r.build10k.endToEndMs).toBeGreaterThanOrEqual(r.build10k.nativeMs);
+  });
 });
