@@ -92,18 +92,22 @@ inline const uint8_t* locate_l3(Buffer* b, Locate how, uint16_t& ethertype, uint
   return d + off;
 }
 
-// What one dispatch call knows about its packets, phase to phase.
+// The phases run over chunks of a vector so that a chunk's keys, buffer headers and packet
+// headers stay in L1 from parsing to acting.
+constexpr uint32_t kChunk = 64;
+
+// What the node knows about a chunk's packets, phase to phase.
 template <int Fam>
 struct Vector {
-  Buffer* b[kFrameSize];
-  uint16_t next[kFrameSize];
-  const DirBinding* bind[kFrameSize];
-  const uint8_t* l3[kFrameSize];
-  uint8_t family[kFrameSize], decision[kFrameSize], acl_pos[kFrameSize];
-  uint32_t rule[kFrameSize];
-  FlowMeta meta[kFrameSize];
-  Key<8> k4[Fam == 6 ? 1 : kFrameSize];
-  Key<16> k6[Fam == 4 ? 1 : kFrameSize];
+  Buffer* const* b;  // the chunk's buffers
+  uint16_t* next;    // and their nexts
+  const DirBinding* bind[kChunk];
+  const uint8_t* l3[kChunk];
+  uint8_t family[kChunk], decision[kChunk], acl_pos[kChunk];
+  uint32_t rule[kChunk];
+  FlowMeta meta[kChunk];
+  Key<8> k4[Fam == 6 ? 1 : kChunk];
+  Key<16> k6[Fam == 4 ? 1 : kChunk];
   const Key<8>* key4(uint32_t i) const { return &k4[Fam == 6 ? 0 : i]; }
   const Key<16>* key6(uint32_t i) const { return &k6[Fam == 4 ? 0 : i]; }
   uint8_t tcp_flags(uint32_t i) const { return uint8_t(family[i] == 4 ? key4(i)->v[Family4::kDims] : key6(i)->v[Family6::kDims]); }
@@ -153,8 +157,8 @@ inline void parse_one(Vector<Fam>& v, const AclRuntime* rt, uint32_t i, uint32_t
 // session) permits without rule evaluation.
 template <int Fam, uint32_t Dir>
 inline void match_sessions(Vector<Fam>& v, uint32_t n, const SessionRuntime& sr, uint32_t me, const SessionTimeouts& t, uint64_t now) {
-  SessionProbe probe[kFrameSize];
-  Session* found[kFrameSize];
+  SessionProbe probe[kChunk];
+  Session* found[kChunk];
   uint32_t m = 0;
   for (uint32_t i = 0; i < n; ++i) {
     if (v.decision[i] != kClassify || !v.bind[i]->stateful) continue;
@@ -183,7 +187,7 @@ inline void match_sessions(Vector<Fam>& v, uint32_t n, const SessionRuntime& sr,
 // classifier call when they share binding and family: one interface per vector is usual.
 template <int Fam>
 inline void classify(Vector<Fam>& v, uint32_t n) {
-  uint32_t todo[kFrameSize], m = 0;
+  uint32_t todo[kChunk], m = 0;
   for (uint32_t i = 0; i < n; ++i)
     if (v.decision[i] == kClassify) todo[m++] = i;
   auto one = [&](uint32_t x) {
@@ -312,100 +316,110 @@ uint32_t acl_node(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) 
   const SessionTimeouts* timeouts = ctl.timeouts.get();
   const uint32_t me = w.id();
   const uint64_t now = w.now_tsc();
+  Buffer* bufs[kFrameSize];
+  uint16_t nexts[kFrameSize];
+  w.buffers(bi, bufs, n);
   Vector<Fam> v;
-  w.buffers(bi, v.b, n);
-
   uint32_t last_if = kInvalidIf;
   const DirBinding* last_bind = nullptr;
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 4) {
-    for (uint32_t k = 4; k < 8; ++k) {
-      __builtin_prefetch(v.b[i + k]);
-      __builtin_prefetch(v.b[i + k]->data());
-    }
-    parse_one<Fam, Dir, How>(v, rt, i, last_if, last_bind);
-    parse_one<Fam, Dir, How>(v, rt, i + 1, last_if, last_bind);
-    parse_one<Fam, Dir, How>(v, rt, i + 2, last_if, last_bind);
-    parse_one<Fam, Dir, How>(v, rt, i + 3, last_if, last_bind);
-  }
-  for (; i < n; ++i) parse_one<Fam, Dir, How>(v, rt, i, last_if, last_bind);
-
-  if (rt && rt->any_stateful) match_sessions<Fam, Dir>(v, n, ctl.sessions, me, *timeouts, now);
-  classify<Fam>(v, n);
-
-  // 4. Act.
   SessionTable* own = rt && rt->any_stateful ? ctl.sessions.table[me].load(std::memory_order_acquire) : nullptr;
   CounterRuns runs{me, Dir};
   uint32_t n_session = 0, n_related = 0, n_created = 0, n_non_ip = 0;
   uint32_t next_if = kInvalidIf;
   uint16_t next_pass = 0;
-  for (i = 0; i < n; ++i) {
-    Buffer* x = v.b[i];
-    IfCounters* ic = v.bind[i] ? v.bind[i]->counters : nullptr;
-    bool pass = true;
-    uint32_t error = 0;
-    switch (v.decision[i]) {
-      case kPass: break;
-      case kPassNonIp: ++n_non_ip; runs.count_if(ic, kCntNonIp); break;
-      case kPassSession: ++n_session; runs.count_if(ic, kCntSessionHit); break;
-      case kPassRelated: ++n_related; runs.count_if(ic, kCntRelatedHit); break;
-      case kMalformed: pass = false; error = kErrMalformed; runs.count_if(ic, kCntMalformed); break;
-      default: {
-        if (v.rule[i] == Classifier4::kNoMatch) {
-          pass = v.bind[i]->default_permit;
-          runs.count_if(ic, pass ? kCntPermitDefault : kCntDenyDefault);
-          if (!pass) error = kErrDenyDefault;
-          break;
-        }
-        const CompiledAcl* acl = v.bind[i]->acl[v.acl_pos[i]];
-        runs.count_rule(acl, v.rule[i], x->total_length());
-        const Action act = acl->actions[v.rule[i]];
-        if (act == Action::Deny) {
-          pass = false;
-          error = kErrDenyRule;
-          runs.count_if(ic, kCntDenyRule);
-          break;
-        }
-        runs.count_if(ic, kCntPermitRule);
-        if (act != Action::Reflect) break;
-        bool created;
-        if (!reflect<Fam, Dir>(v, i, own, *timeouts, now, created)) {
-          pass = false;
-          error = kErrSessionLimit;
-          runs.count_if(ic, kCntSessionRefused);
-        } else if (created) {
-          ++n_created;
-          runs.count_if(ic, kCntSessionCreated);
+
+  for (uint32_t base = 0; base < n; base += kChunk) {
+    const uint32_t m = n - base < kChunk ? n - base : kChunk;
+    v.b = bufs + base;
+    v.next = nexts + base;
+    uint32_t i = 0;
+    for (; i + 8 <= m; i += 4) {
+      for (uint32_t k = 4; k < 8; ++k) {
+        __builtin_prefetch(v.b[i + k]);
+        __builtin_prefetch(v.b[i + k]->data());
+      }
+      parse_one<Fam, Dir, How>(v, rt, i, last_if, last_bind);
+      parse_one<Fam, Dir, How>(v, rt, i + 1, last_if, last_bind);
+      parse_one<Fam, Dir, How>(v, rt, i + 2, last_if, last_bind);
+      parse_one<Fam, Dir, How>(v, rt, i + 3, last_if, last_bind);
+    }
+    for (; i < m; ++i) {
+      if (base + i + 4 < n) __builtin_prefetch(bufs[base + i + 4]);  // the next chunk's first ones
+      parse_one<Fam, Dir, How>(v, rt, i, last_if, last_bind);
+    }
+
+    if (rt && rt->any_stateful) match_sessions<Fam, Dir>(v, m, ctl.sessions, me, *timeouts, now);
+    classify<Fam>(v, m);
+
+    // 4. Act.
+    for (i = 0; i < m; ++i) {
+      Buffer* x = v.b[i];
+      IfCounters* ic = v.bind[i] ? v.bind[i]->counters : nullptr;
+      bool pass = true;
+      uint32_t error = 0;
+      switch (v.decision[i]) {
+        case kPass: break;
+        case kPassNonIp: ++n_non_ip; runs.count_if(ic, kCntNonIp); break;
+        case kPassSession: ++n_session; runs.count_if(ic, kCntSessionHit); break;
+        case kPassRelated: ++n_related; runs.count_if(ic, kCntRelatedHit); break;
+        case kMalformed: pass = false; error = kErrMalformed; runs.count_if(ic, kCntMalformed); break;
+        default: {
+          if (v.rule[i] == Classifier4::kNoMatch) {
+            pass = v.bind[i]->default_permit;
+            runs.count_if(ic, pass ? kCntPermitDefault : kCntDenyDefault);
+            if (!pass) error = kErrDenyDefault;
+            break;
+          }
+          const CompiledAcl* acl = v.bind[i]->acl[v.acl_pos[i]];
+          runs.count_rule(acl, v.rule[i], x->total_length());
+          const Action act = acl->actions[v.rule[i]];
+          if (act == Action::Deny) {
+            pass = false;
+            error = kErrDenyRule;
+            runs.count_if(ic, kCntDenyRule);
+            break;
+          }
+          runs.count_if(ic, kCntPermitRule);
+          if (act != Action::Reflect) break;
+          bool created;
+          if (!reflect<Fam, Dir>(v, i, own, *timeouts, now, created)) {
+            pass = false;
+            error = kErrSessionLimit;
+            runs.count_if(ic, kCntSessionRefused);
+          } else if (created) {
+            ++n_created;
+            runs.count_if(ic, kCntSessionCreated);
+          }
         }
       }
-    }
-    if (pass) {
-      // The next feature depends on the interface only.
-      const uint32_t ifi = if_of<Dir>(x);
-      if (ifi != next_if) {
-        next_if = ifi;
-        next_pass = (*Arc)->next(node, x);
-      }
-      v.next[i] = next_pass;
-    } else {
-      v.next[i] = kNextDrop;
-      x->error = node.error_code(error);
-    }
-    if constexpr (Trace) {
-      if (x->flags & kBufTraced) {
-        AclTrace t{};
-        t.if_index = if_of<Dir>(x);
-        t.dir = uint8_t(Dir);
-        t.family = v.family[i];
-        t.decision = v.decision[i];
-        t.action = v.bind[i] && v.bind[i]->default_permit ? 254 : 255;
-        t.rule = v.rule[i];
-        if (v.decision[i] == kClassify && v.rule[i] != Classifier4::kNoMatch) {
-          const CompiledAcl& acl = *v.bind[i]->acl[v.acl_pos[i]];
-          t.action = uint8_t(acl.actions[v.rule[i]]);
-          std::memcpy(t.acl, acl.name.data(), std::min(acl.name.size(), sizeof t.acl));
+      if (pass) {
+        // The next feature depends on the interface only.
+        const uint32_t ifi = if_of<Dir>(x);
+        if (ifi != next_if) {
+          next_if = ifi;
+          next_pass = (*Arc)->next(node, x);
         }
-        w.trace(node, x, &t, sizeof t);
+        v.next[i] = next_pass;
+      } else {
+        v.next[i] = kNextDrop;
+        x->error = node.error_code(error);
+      }
+      if constexpr (Trace) {
+        if (x->flags & kBufTraced) {
+          AclTrace t{};
+          t.if_index = if_of<Dir>(x);
+          t.dir = uint8_t(Dir);
+          t.family = v.family[i];
+          t.decision = v.decision[i];
+          t.action = v.bind[i] && v.bind[i]->default_permit ? 254 : 255;
+          t.rule = v.rule[i];
+          if (v.decision[i] == kClassify && v.rule[i] != Classifier4::kNoMatch) {
+            const CompiledAcl& acl = *v.bind[i]->acl[v.acl_pos[i]];
+            t.action = uint8_t(acl.actions[v.rule[i]]);
+            std::memcpy(t.acl, acl.name.data(), std::min(acl.name.size(), sizeof t.acl));
+          }
+          w.trace(node, x, &t, sizeof t);
+        }
       }
     }
   }
@@ -416,7 +430,7 @@ uint32_t acl_node(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) 
   if (n_created) w.count_error(node, kErrSessionCreated, n_created);
   if (n_non_ip) w.count_error(node, kErrNonIp, n_non_ip);
   // Drops are counted by error-drop under b->error.
-  w.enqueue_to_nexts(node, bi, v.next, n);
+  w.enqueue_to_nexts(node, bi, nexts, n);
   return n;
 }
 

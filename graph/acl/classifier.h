@@ -46,7 +46,7 @@ struct Family6 {
 };
 
 template <int Lanes>
-struct alignas(64) Key {
+struct alignas(Lanes * 4) Key {  // exactly its lanes: arrays of keys stay dense
   uint32_t v[Lanes];
 };
 

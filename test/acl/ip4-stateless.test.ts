@@ -138,6 +138,12 @@ describe('stateless ACL on ip4-unicast (input)', () => {
     expectNoLeak();
   });
 
+  it('decides every packet of full vectors (the node works in chunks of 64)', async () => {
+    const cases = Array.from({ length: 600 }, (_, i) => ({ p: from({}, udp(1000 + i, i % 5)), pass: i % 5 === 1 || i % 5 === 3 }));
+    await judge([{ action: 'permit', protocol: 'udp', dstPort: 1 }, { action: 'permit', protocol: 'udp', dstPort: 3 }], cases);
+    expectNoLeak();
+  });
+
   it('denies by default when no rule matches, or permits when told to', async () => {
     const rules: acl.AclRule[] = [{ action: 'permit', protocol: 'udp', dstPort: 53 }];
     const cases = [{ p: from({}, udp(1, 53)), pass: true }, { p: from({}, udp(1, 80)), pass: false }, { p: from({}, tcp(1, 53)), pass: false }];
