@@ -51,7 +51,7 @@ static_assert(sizeof(SessionKey) == 44);
 
 // Builds the normalized key in place; src_is_a tells which side the packet came from. Written
 // as whole 64-bit words: narrow stores read back by wide loads would stall store forwarding.
-inline void make_session_key(SessionKey& k, uint32_t if_index, uint8_t family, uint8_t proto, const uint32_t* src,
+__attribute__((always_inline)) inline void make_session_key(SessionKey& k, uint32_t if_index, uint8_t family, uint8_t proto, const uint32_t* src,
                              const uint32_t* dst, uint16_t sport, uint16_t dport, bool& src_is_a) {
   const int words = family == 4 ? 1 : 4;
   int cmp = 0;
@@ -60,23 +60,29 @@ inline void make_session_key(SessionKey& k, uint32_t if_index, uint8_t family, u
   src_is_a = cmp <= 0;
   const uint32_t* a = src_is_a ? src : dst;
   const uint32_t* b = src_is_a ? dst : src;
-  uint64_t w[5];
+  // Words from registers straight into k (a local array would be copied with a wide load that
+  // stalls on its own narrow stores).
+  uint64_t w0, w1, w2, w3;
   if (family == 4) {
-    w[0] = a[0];
-    w[1] = 0;
-    w[2] = b[0];
-    w[3] = 0;
+    w0 = a[0];
+    w1 = 0;
+    w2 = b[0];
+    w3 = 0;
   } else {
-    w[0] = a[0] | uint64_t(a[1]) << 32;
-    w[1] = a[2] | uint64_t(a[3]) << 32;
-    w[2] = b[0] | uint64_t(b[1]) << 32;
-    w[3] = b[2] | uint64_t(b[3]) << 32;
+    w0 = a[0] | uint64_t(a[1]) << 32;
+    w1 = a[2] | uint64_t(a[3]) << 32;
+    w2 = b[0] | uint64_t(b[1]) << 32;
+    w3 = b[2] | uint64_t(b[3]) << 32;
   }
   const uint16_t pa = src_is_a ? sport : dport, pb = src_is_a ? dport : sport;
-  w[4] = uint64_t(pa) | uint64_t(pb) << 16 | uint64_t(if_index) << 32;
+  const uint64_t w4 = uint64_t(pa) | uint64_t(pb) << 16 | uint64_t(if_index) << 32;
   const uint32_t tail = uint32_t(family) | uint32_t(proto) << 8;
   char* out = reinterpret_cast<char*>(&k);
-  for (int i = 0; i < 5; ++i) std::memcpy(out + 8 * i, &w[i], 8);
+  std::memcpy(out, &w0, 8);
+  std::memcpy(out + 8, &w1, 8);
+  std::memcpy(out + 16, &w2, 8);
+  std::memcpy(out + 24, &w3, 8);
+  std::memcpy(out + 32, &w4, 8);
   std::memcpy(out + 40, &tail, 4);
 }
 inline SessionKey make_session_key(uint32_t if_index, uint8_t family, uint8_t proto, const uint32_t* src, const uint32_t* dst,
