@@ -258,6 +258,7 @@ describe('rule changes never stop traffic', () => {
     expect(builds).toBeGreaterThan(5);
     expect(sent).toBe(20000n);
     // Counters belong to the ACL built last: a fresh one counts from zero.
+    acl.setAcl('big', rules(1));
     await send('pgA', [t.fromA(p)]);
     const [big] = acl.showAcl('big');
     expect(big!.entries[9999]!.packets).toBe(1n);
