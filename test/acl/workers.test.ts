@@ -23,7 +23,7 @@ describe('sessions across workers', () => {
   it('lets replies received on another worker in, and ages the session on its owner', async () => {
     expect(engine.findInterface('pgA').rxQueues.map((q) => q.worker)).toEqual([0]);
     expect(engine.findInterface('pgB').rxQueues.map((q) => q.worker)).toEqual([1]);
-    acl.setSessionConfig({ udp: 0.4 });
+    acl.setSessionConfig({ udp: 1.5 }); // long enough that the replies below meet it alive
     clear('pgA', 'pgB');
     const flows = [out(udp(1000, 53)), out(tcp(40000, 80, 0x02))];
     await send('pgA', flows.map(t.fromA));
@@ -35,7 +35,7 @@ describe('sessions across workers', () => {
     expectFrames(await captured('pgA', 2), replies.slice(0, 2).map((p) => t.toA(decTtl(p))));
     // The responder's flags reached the owner's session from the other worker.
     expect(acl.aclSessions().sessions.find((x) => x.protocol === 6)!.tcpFlagsResponder).toBe(0x12);
-    await waitFor(() => acl.aclSessions().sessions.every((x) => x.protocol !== 17), 3000, 'the UDP session to age out');
+    await waitFor(() => acl.aclSessions().sessions.every((x) => x.protocol !== 17), 6000, 'the UDP session to age out');
     clear('pgA');
     await send('pgB', [t.fromB(back(udp(53, 1000)))]);
     await new Promise((r) => setTimeout(r, 50));
