@@ -105,8 +105,11 @@ async function quiverRun(dir: string, seconds: number): Promise<QuiverRun> {
   }
 }
 
+let testpmdSockets = 0;
 async function testpmdRun(dir: string, seconds: number): Promise<TestpmdRun> {
-  const socket = join(dir, 'testpmd.sock');
+  // A fresh path each run: a testpmd that crashed on exit leaves its socket file, and a DPDK
+  // server cannot bind over it (its ports would not even probe).
+  const socket = join(dir, `testpmd-${testpmdSockets++}.sock`);
   const dut = startTestpmd({
     lcores: `0@${DUT_CORE},1@${DUT_CORE}`,
     mode: 'io',
@@ -116,6 +119,7 @@ async function testpmdRun(dir: string, seconds: number): Promise<TestpmdRun> {
   let gen: Testpmd | undefined;
   try {
     await until(() => dut.output().includes('testpmd>'), 20000, 'testpmd io to start');
+    if (/ports=0\b/.test(dut.output())) throw new Error(`memif bench: testpmd io has no port:\n${dut.output().slice(-1500)}`);
     gen = generator(socket, 'client');
     await until(async () => (await dut.portStats()).every((p) => p.tx > 0), 20000, 'traffic through testpmd io');
     await sleep(500);
