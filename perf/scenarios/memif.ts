@@ -105,8 +105,11 @@ async function quiverRun(dir: string, seconds: number): Promise<QuiverRun> {
   }
 }
 
+let testpmdSockets = 0;
 async function testpmdRun(dir: string, seconds: number): Promise<TestpmdRun> {
-  const socket = join(dir, 'testpmd.sock');
+  // A fresh path each run: a testpmd that crashed on exit leaves its socket file, and a DPDK
+  // server cannot bind over it (its ports would not even probe).
+  const socket = join(dir, `testpmd-${testpmdSockets++}.sock`);
   const dut = startTestpmd({
     lcores: `0@${DUT_CORE},1@${DUT_CORE}`,
     mode: 'io',
@@ -116,6 +119,7 @@ async function testpmdRun(dir: string, seconds: number): Promise<TestpmdRun> {
   let gen: Testpmd | undefined;
   try {
     await until(() => dut.output().includes('testpmd>'), 20000, 'testpmd io to start');
+    if (/ports=0\b/.test(dut.output())) throw new Error(`memif bench: testpmd io has no port:\n${dut.output().slice(-1500)}`);
     gen = generator(socket, 'client');
     await until(async () => (await dut.portStats()).every((p) => p.tx > 0), 20000, 'traffic through testpmd io');
     await sleep(500);
@@ -133,8 +137,9 @@ async function testpmdRun(dir: string, seconds: number): Promise<TestpmdRun> {
 
 /** The library alone: testpmd txonly -> Memif.receiveBatch(), Memif.sendBatch() -> testpmd rxonly. */
 async function libraryRun(dir: string, seconds: number): Promise<{ rxMpps: number; rxBufferMpps: number; txMpps: number }> {
-  // The JavaScript thread polls on the other core, as a CNF's would.
-  execFileSync('taskset', ['-p', '-c', String(DUT_CORE), String(process.pid)], { stdio: 'ignore' });
+  // The whole process (JavaScript thread and V8's GC helpers: receive() makes garbage) on the
+  // other core, as a CNF would be; helpers left on the generator's core would slow it down.
+  execFileSync('taskset', ['-a', '-p', '-c', String(DUT_CORE), String(process.pid)], { stdio: 'ignore' });
   const measure = async (mode: 'txonly' | 'rxonly', body: (m: Memif) => number): Promise<number> => {
     const socket = join(dir, `lib-${mode}.sock`);
     const t = startTestpmd({ lcores: `0@${GEN_CORE},1@${GEN_CORE}`, role: 'server', socket, mode, args: ['--txpkts=64'] });
@@ -167,7 +172,7 @@ async function libraryRun(dir: string, seconds: number): Promise<{ rxMpps: numbe
     const txMpps = await measure('rxonly', (m) => m.sendBatch(batch, lengths));
     return { rxMpps, rxBufferMpps, txMpps };
   } finally {
-    execFileSync('taskset', ['-p', '-c', '0-1', String(process.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-p', '-c', '0-1', String(process.pid)], { stdio: 'ignore' });
   }
 }
 

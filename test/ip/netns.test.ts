@@ -4,8 +4,7 @@
 //   IPv4 and IPv6 (the hosts' kernels resolve Quiver with ARP/ND and Quiver resolves them);
 // * two more hosts with the very same addresses in another table (VRF): each pair reaches
 //   only its own peer.
-// Needs the af_packet driver and the netns lab (src/interfaces/af_packet.ts, src/lab/*,
-// test/helpers/netns.ts from the drivers branch).
+// Uses the af_packet driver (src/interfaces/af_packet.ts) and the netns lab (src/lab/*).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';

@@ -68,6 +68,21 @@ describe('VRFs with overlapping subnets', () => {
     expectNoLeak();
   });
 
+  it('deletes a table with its routes and creates it again empty', () => {
+    ip.addTable({ id: 30 });
+    ip.addRoutes({ table: 30, family: 'ip4', prefixes: ip.packPrefixes('ip4', ['10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.128/25']), routes: [{ paths: [{ via: '198.18.1.2', interface: 'vB' }] }] });
+    ip.addRoutes({ table: 30, family: 'ip6', prefixes: ip.packPrefixes('ip6', ['2001:db8:30::/48', '2001:db8:30:1::/64']), routes: [{ kind: 'drop' }] });
+    expect(ip.tables().find((t) => t.id === 30)).toMatchObject({ ip4Routes: 4 + 4, ip6Routes: 2 + 4 }); // + the special routes
+    const neighbors = ip.neighbors('ip4').length;
+    ip.deleteTable(30);
+    expect(ip.tables().map((t) => t.id)).toEqual([0, 20]);
+    expect(ip.neighbors('ip4').length).toBe(neighbors); // the static neighbor its routes used stays
+    ip.addTable({ id: 30 });
+    expect(ip.fib({ table: 30, limit: 100 }).entries.map((e) => e.prefix)).toEqual(['0.0.0.0/0', '224.0.0.0/4', '240.0.0.0/4', '255.255.255.255/32']);
+    expect(Array.from(ip.fibLookup(30, 'ip4', ip.packAddresses('ip4', ['10.1.2.200'])))).toEqual([0]);
+    ip.deleteTable(30);
+  });
+
   it('keeps a table while interfaces are bound to it, and names it in errors', () => {
     expect(() => ip.deleteTable(20)).toThrow(/^id: table 20 still has 2 interface\(s\)/);
     expect(() => ip.addTable({ id: 20 })).toThrow(/^id: table 20 already exists/);

@@ -24,7 +24,7 @@ describe('memif in the config and quiverctl', () => {
     const socket = `${tmp.dir}/cfg.sock`;
     const config = {
       interfaces: [
-        { type: 'pg', name: 'cp0', streams: [{ name: 'cs', size: 100, count: 200, rate: 20000 }] },
+        { type: 'pg', name: 'cp0', streams: [{ name: 'cs', size: 100, count: 200, rate: 20000, enabled: false }] },
         { type: 'pg', name: 'cp1' },
         { type: 'memif', name: 'cm-s', role: 'server', socket, id: 4, mtu: 9000 },
         { type: 'memif', name: 'cm-c', role: 'client', socket, id: 4, log2RingSize: 11, rxMode: 'interrupt' },
@@ -33,6 +33,9 @@ describe('memif in the config and quiverctl', () => {
     };
     const r = await dp.apply(config);
     expect(r.changes).toEqual(expect.arrayContaining(['set interface state cm-s up', 'set interface state cm-c up']));
+    // Traffic once connected: frames routed to a memif before its peer is there are dropped.
+    await waitFor(() => ((dp.interfaces.get('cm-c').details as { state: string }).state === 'connected'), 5000, 'memif pair connected');
+    dp.pg.enableStream('cs');
     await waitFor(() => dp.interfaces.counters('cp1').txPackets === 200n, 10000, '200 frames through the memif pair');
     const list = (await dp.command('show memif')) as MemifDetails[];
     expect(list.map((d) => [d.name, d.role, d.state, d.id])).toEqual([['cm-s', 'server', 'connected', 4], ['cm-c', 'client', 'connected', 4]]);

@@ -97,7 +97,9 @@ describe('memif interop with dpdk-testpmd', () => {
     const tp = testpmd({ role: 'server', socket: q.socket, mode: 'txonly', args: ['--txpkts=64'] });
     await memif.waitMemifReady(q.m, 15000);
     engine.pcapStart({ interface: q.m, rx: true, tx: false, max: 20, file: pcap });
-    await waitFor(() => counters(q.m).rxPackets > 50000n, 10000, 'testpmd traffic');
+    const atStart = counters(q.m).rxPackets;
+    await waitFor(() => counters(q.m).rxPackets > atStart + 50000n, 10000, 'testpmd traffic');
+    const status = engine.pcapStatus();
     const stats = await tp.stop();
     expect(stats.tx).toBeGreaterThan(50000);
     // Everything testpmd managed to put in the ring is received (the port stays connected while
@@ -110,7 +112,7 @@ describe('memif interop with dpdk-testpmd', () => {
     await tp.quit();
     engine.pcapStop();
     const got = readPcap(pcap);
-    expect(got).toHaveLength(20);
+    expect(got, `capture status ${JSON.stringify(status)}, rx at start ${atStart}`).toHaveLength(20);
     for (const f of got) {
       // testpmd's txonly template: IPv4 198.18.0.1 -> 198.18.0.2, UDP 9 -> 9, 64 bytes.
       expect(f.length).toBe(64);
