@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     pool: 'forks',
     poolOptions: { forks: { singleFork: false } },
-    maxWorkers: 2,
+    maxWorkers: 1, // one file at a time: netns, testpmd and timing-sensitive tests must not share two cores
     minWorkers: 1,
     isolate: true,
     testTimeout: 60_000,
