@@ -1,0 +1,231 @@
+// VXLAN encap and decap over pg, byte for byte against independently built packets, through
+// the test underlay (a stand-in for ip4/ip6 lookup+rewrite and local delivery, see
+// graph/vxlan/vxlan_test_underlay.cc): inner frames enter on pgIn, cross-connected to the
+// tunnel; outer packets leave and arrive on pgU.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as engine from '../../src/engine.js';
+import { xconnect } from '../../graph/l2/xconnect.js';
+import * as pg from '../../graph/pg/pg.js';
+import * as vxlan from '../../graph/vxlan/vxlan.js';
+import { expectNoLeak, useEngine } from '../helpers/dataplane.js';
+import { innerFrame, scapyDecode, vxlanFrame } from './packets.js';
+
+useEngine();
+
+const LOCAL_MAC = '02:00:00:00:01:01';
+const REMOTE_MAC = '02:00:00:00:01:02';
+let streamSeq = 0;
+
+function errorCount(node: string, name: string): bigint {
+  return engine.statsSegment().errors(true).find((e) => e.node === node && e.name === name)!.count;
+}
+function counters(name: string) {
+  return engine.statsSegment().interfaceCounters(engine.findInterface(name).index);
+}
+async function send(intf: string, packets: Buffer[], count = packets.length): Promise<void> {
+  const name = `s${streamSeq++}`;
+  pg.addStream(intf, { name, packets, count, enabled: true });
+  await pg.waitStream(name);
+  pg.deleteStream(name);
+}
+
+beforeAll(() => {
+  for (const n of ['pgIn', 'pgU', 'pgOut']) {
+    pg.createPgInterface({ name: n });
+    engine.setInterfaceState(n, { adminUp: true });
+  }
+  vxlan.testUnderlay({ interface: 'pgU', localMac: LOCAL_MAC, remoteMac: REMOTE_MAC });
+});
+
+afterEach(() => {
+  for (const t of vxlan.tunnels()) vxlan.deleteTunnel(t.name);
+  xconnect('pgIn', null);
+});
+
+function tunnel(spec: vxlan.TunnelSpec, up = true): void {
+  vxlan.createTunnel(spec);
+  if (up) engine.setInterfaceState(spec.name, { adminUp: true });
+}
+
+describe('vxlan encap', () => {
+  it('IPv4 underlay: writes IP/UDP/VXLAN in front of the inner frame, source port from the inner flow', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 4242, df: true, ttl: 33 });
+    xconnect('pgIn', 'vx4');
+    const flows = [0, 1, 2, 3].map((k) => innerFrame({ sport: 1000 + k, size: 64 + k * 20 }));
+    pg.capture('pgU', 100);
+    await send('pgIn', [...flows, ...flows]);
+    const out = pg.captured('pgU');
+    expect(out).toHaveLength(8);
+    const sports = out.map((f) => f.readUInt16BE(14 + 20));
+    for (let k = 0; k < 4; k++) {
+      const expected = vxlanFrame(
+        { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.2', sport: sports[k]!, vni: 4242, ttl: 33, df: true },
+        flows[k]!,
+      );
+      expect(out[k]!.toString('hex'), `flow ${k}`).toBe(expected.toString('hex'));
+      expect(out[k + 4]!.equals(out[k]!), `flow ${k} again: same source port`).toBe(true);
+      expect(sports[k]).toBeGreaterThanOrEqual(49152);
+    }
+    expect(new Set(sports.slice(0, 4)).size, 'distinct flows spread over source ports').toBeGreaterThan(1);
+    const seen = scapyDecode(out.slice(0, 4));
+    seen.forEach((s, k) => {
+      expect(s).toMatchObject({ vni: 4242, dport: 4789, ipChecksumOk: true, udpChecksum: 0 });
+      expect(s.innerHex).toBe(flows[k]!.toString('hex'));
+    });
+    const c = counters('vx4');
+    expect(c.txPackets).toBe(8n);
+    expect(c.txBytes).toBe(BigInt(2 * flows.reduce((n, f) => n + f.length, 0)));
+    expectNoLeak();
+  });
+
+  it('IPv4 without DF: a fresh IP ID per packet, checksum updated to match', async () => {
+    tunnel({ name: 'vx4n', src: '198.18.0.1', dst: '198.18.0.3', vni: 7, dstPort: 8472 });
+    xconnect('pgIn', 'vx4n');
+    const f = innerFrame({});
+    pg.capture('pgU', 100);
+    await send('pgIn', [f], 5);
+    const out = pg.captured('pgU');
+    expect(out).toHaveLength(5);
+    const ids = out.map((p) => p.readUInt16BE(14 + 4));
+    expect(new Set(ids).size).toBe(5);
+    out.forEach((p, k) => {
+      const expected = vxlanFrame(
+        { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.3', sport: p.readUInt16BE(34), dport: 8472, vni: 7, id: ids[k]! },
+        f,
+      );
+      expect(p.toString('hex')).toBe(expected.toString('hex'));
+    });
+    expectNoLeak();
+  });
+
+  it('IPv6 underlay: UDP checksum computed over pseudo header, VXLAN and the inner frame', async () => {
+    tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 0xabcdef, ttl: 7 });
+    xconnect('pgIn', 'vx6');
+    // Odd and even lengths: the checksum must handle a trailing byte.
+    const flows = [innerFrame({ size: 64 }), innerFrame({ size: 65, sport: 9 }), innerFrame({ size: 1400, sport: 10 })];
+    pg.capture('pgU', 100);
+    await send('pgIn', flows);
+    const out = pg.captured('pgU');
+    expect(out).toHaveLength(3);
+    out.forEach((p, k) => {
+      const expected = vxlanFrame(
+        { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '2001:db8::1', dst: '2001:db8::2', sport: p.readUInt16BE(14 + 40), vni: 0xabcdef, ttl: 7 },
+        flows[k]!,
+      );
+      expect(p.toString('hex'), `frame ${k}`).toBe(expected.toString('hex'));
+    });
+    const seen = scapyDecode(out);
+    seen.forEach((s) => expect(s).toMatchObject({ vni: 0xabcdef, udpChecksumOk: true }));
+    expectNoLeak();
+  });
+
+  it('drops inner frames larger than the tunnel MTU under a named error', async () => {
+    tunnel({ name: 'vxm', src: '198.18.0.1', dst: '198.18.0.4', vni: 1 });
+    expect(engine.findInterface('vxm').mtu).toBe(1450);
+    xconnect('pgIn', 'vxm');
+    pg.capture('pgU', 100);
+    const before = errorCount('vxlan4-encap', 'inner-too-big');
+    // 1450 bytes of L3 + 14 + one tag's grace passes; 1469 does not.
+    await send('pgIn', [innerFrame({ size: 1464 }), innerFrame({ size: 1469 })]);
+    expect(pg.captured('pgU').map((p) => p.length)).toEqual([1464 + 50]);
+    expect(errorCount('vxlan4-encap', 'inner-too-big') - before).toBe(1n);
+    expectNoLeak();
+  });
+});
+
+describe('vxlan decap', () => {
+  const inner = innerFrame({ size: 100, srcMac: '02:bb:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
+  const outer = (o: Partial<Parameters<typeof vxlanFrame>[0]> = {}, payload = inner) =>
+    vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50000, vni: 4242, ...o }, payload);
+
+  it('IPv4: strips the outer headers and hands the inner frame to the tunnel (here cross-connected to pgOut)', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 4242 });
+    xconnect('vx4', 'pgOut');
+    pg.capture('pgOut', 100);
+    // Reserved flag bits and reserved bytes are ignored on receive.
+    await send('pgU', [outer(), outer({ flags: 0xff })], 4);
+    const out = pg.captured('pgOut');
+    expect(out).toHaveLength(4);
+    out.forEach((f) => expect(f.toString('hex')).toBe(inner.toString('hex')));
+    const c = counters('vx4');
+    expect(c.rxPackets).toBe(4n);
+    expect(c.rxBytes).toBe(BigInt(4 * inner.length));
+    expectNoLeak();
+  });
+
+  it('IPv6: decapsulates from the IPv6 tunnel matching source and VNI', async () => {
+    tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 99 });
+    tunnel({ name: 'vx6b', src: '2001:db8::1', dst: '2001:db8::3', vni: 99 });
+    xconnect('vx6b', 'pgOut');
+    pg.capture('pgOut', 100);
+    await send('pgU', [outer({ src: '2001:db8::3', dst: '2001:db8::1', vni: 99 })], 3);
+    expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual(Array(3).fill(inner.toString('hex')));
+    expect(counters('vx6b').rxPackets).toBe(3n);
+    expect(counters('vx6').rxPackets).toBe(0n);
+    expectNoLeak();
+  });
+
+  it('drops unknown VNI, unknown source, a missing I flag, truncation and a down tunnel under named errors', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 4242 });
+    tunnel({ name: 'vxdown', src: '198.18.0.1', dst: '198.18.0.9', vni: 5 }, false);
+    xconnect('vx4', 'pgOut');
+    xconnect('vxdown', 'pgOut');
+    pg.capture('pgOut', 100);
+    const names = ['unknown-vni', 'unknown-source', 'no-i-flag', 'truncated', 'tunnel-down'];
+    const before = names.map((n) => errorCount('vxlan4-input', n));
+    const uDrops = counters('pgU').drops;
+    await send('pgU', [
+      outer({ vni: 4243 }),
+      outer({ src: '198.18.0.7' }),
+      outer({ flags: 0x00 }),
+      outer({}, Buffer.alloc(10)),
+      outer({ src: '198.18.0.9', vni: 5 }),
+      outer(),
+    ]);
+    const after = names.map((n) => errorCount('vxlan4-input', n));
+    expect(after.map((a, k) => a - before[k]!)).toEqual([1n, 1n, 1n, 1n, 1n]);
+    expect(pg.captured('pgOut')).toHaveLength(1);
+    expect(counters('pgU').drops - uDrops).toBe(5n);
+    expect(counters('vx4').rxPackets).toBe(1n);
+    expectNoLeak();
+  });
+
+  it('round trip: encap then decap gives back the original frame', async () => {
+    // Two tunnels facing each other over the looped-back test underlay.
+    tunnel({ name: 'a', src: '198.18.0.1', dst: '198.18.0.2', vni: 10 });
+    tunnel({ name: 'b', src: '198.18.0.2', dst: '198.18.0.1', vni: 10 });
+    xconnect('pgIn', 'a');
+    xconnect('b', 'pgOut');
+    pg.capture('pgU', 10);
+    const frames = [innerFrame({ size: 64 }), innerFrame({ size: 333, sport: 5 })];
+    await send('pgIn', frames);
+    const wire = pg.captured('pgU');
+    expect(wire).toHaveLength(2);
+    pg.capture('pgOut', 10);
+    // What tunnel a sent, as the other VTEP receives it (outer MACs swapped).
+    await send('pgU', wire.map((f) => Buffer.concat([f.subarray(6, 12), f.subarray(0, 6), f.subarray(12)])));
+    expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual(frames.map((f) => f.toString('hex')));
+    expectNoLeak();
+  });
+});
+
+describe('vxlan tunnel API', () => {
+  it('refuses bad tunnels naming the field', () => {
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '2001:db8::1', vni: 1 })).toThrow(/^dst: is IPv6 but src is IPv4/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.300', vni: 1 })).toThrow(/^dst: is not an IPv4 or IPv6 address/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 << 24 })).toThrow(/^vni: /);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1, dstPort: 4790 as 4789 })).toThrow(/^dstPort: must be 4789 or 8472/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '239.1.1.1', vni: 1 })).toThrow(/^dst: must be a unicast address/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.1', vni: 1 })).toThrow(/^dst: equals src/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1, encapVrf: 5 })).toThrow(/^encapVrf: table 5 does not exist/);
+    vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
+    expect(() => vxlan.createTunnel({ name: 't2', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 })).toThrow(/^vni: tunnel 't' already carries VNI 1/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.3', vni: 1 })).toThrow(/^name: interface 't' already exists/);
+    const i = engine.findInterface('t');
+    expect(i).toMatchObject({ driver: 'vxlan', mtu: 1450, adminUp: false, linkUp: true });
+    expect(i.details).toMatchObject({ src: '198.18.0.1', dst: '198.18.0.2', vni: 1, dstPort: 4789, encapVrf: 0, ttl: 64, df: false });
+    vxlan.createTunnel({ name: 't6', src: '2001:db8::1', dst: '2001:db8::2', vni: 1 });
+    expect(engine.findInterface('t6').mtu).toBe(1430);
+    expect(vxlan.tunnels().map((t) => t.name)).toEqual(['t', 't6']);
+  });
+});
