@@ -31,7 +31,7 @@ registerInterfaceType({
   },
   create(spec) {
     createTunnel({
-      name: spec.name, src: spec.src, dst: spec.dst, vni: spec.vni, dstPort: spec.dstPort as 4789 | 8472,
+      name: spec.name, src: spec.src, dst: spec.dst, vni: spec.vni, dstPort: spec.dstPort,
       encapVrf: spec.encapVrf, ttl: spec.ttl, df: spec.df, mac: spec.mac, mtu: spec.mtu,
     });
   },

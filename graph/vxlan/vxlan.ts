@@ -25,9 +25,11 @@ export const TunnelFields = {
   dst: Address,
   vni: z.number().int().min(0).max(0xffffff),
   /** Outer UDP destination port; decap listens on 4789 and 8472 only. */
-  dstPort: z.union([z.literal(VXLAN_PORT), z.literal(VXLAN_LINUX_PORT)], {
-    errorMap: () => ({ message: `must be ${VXLAN_PORT} or ${VXLAN_LINUX_PORT} (the ports Quiver decapsulates)` }),
-  }).default(VXLAN_PORT),
+  dstPort: z
+    .number()
+    .int()
+    .refine((p) => p === VXLAN_PORT || p === VXLAN_LINUX_PORT, `must be ${VXLAN_PORT} or ${VXLAN_LINUX_PORT} (the ports Quiver decapsulates)`)
+    .default(VXLAN_PORT),
   /** Underlay table the outer packets are looked up in. */
   encapVrf: z.number().int().min(0).max(0xffffffff).default(0),
   /** Outer TTL / hop limit. */
