@@ -89,6 +89,7 @@ struct TestUnderlay {
   uint32_t if_index = kInvalidIf;  // kInvalidIf: off
   uint8_t local_mac[6] = {};
   uint8_t remote_mac[6] = {};
+  uint32_t chain_at = 0;  // > 0: received frames are split into two buffers after this many bytes
 };
 
 struct VxlanTable {

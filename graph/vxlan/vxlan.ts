@@ -73,10 +73,18 @@ export interface TunnelInfo {
   family: 'ip4' | 'ip6';
 }
 
+export interface TestUnderlayOptions {
+  interface: string | number;
+  localMac?: string;
+  remoteMac?: string;
+  /** Split received frames into a chain of two buffers after this many bytes. */
+  chainAt?: number;
+}
+
 interface VxlanRaw {
   vxlanTunnelCreate(spec: Record<string, unknown>): number;
   vxlanTunnels(): TunnelInfo[];
-  vxlanTestUnderlay(o: { interface: string | number; localMac?: string; remoteMac?: string } | null): void;
+  vxlanTestUnderlay(o: TestUnderlayOptions | null): void;
 }
 const raw = () => addon() as unknown as VxlanRaw;
 
@@ -100,6 +108,6 @@ export function deleteTunnel(name: string): void {
  * Tests only: a stand-in underlay over a pg interface (encap output leaves there with a fixed
  * outer Ethernet header; frames received there are decapsulated). null turns it off.
  */
-export function testUnderlay(o: { interface: string | number; localMac?: string; remoteMac?: string } | null): void {
+export function testUnderlay(o: TestUnderlayOptions | null): void {
   native(() => raw().vxlanTestUnderlay(o));
 }

@@ -9,6 +9,8 @@
 //            is vxlan-test-underlay-in: a minimal stand-in for ip4-local/ip6-local UDP
 //            dispatch (IPv4/IPv6 without options or extension headers, UDP to 4789 or 8472;
 //            no checksum verification) that hands the VXLAN payload to vxlan4/6-input.
+//            With `chainAt`, it first splits each frame after that many bytes into a chain of
+//            two buffers, so the tests exercise chained (jumbo) packets without a driver.
 #include <stdexcept>
 #include <string>
 
@@ -82,10 +84,29 @@ inline uint16_t classify_in(NodeRuntime& node, Buffer* b) {
   return next;
 }
 
+// Moves everything after `at` bytes into a new buffer chained behind b.
+void split(Worker& w, Buffer* b, uint32_t at) {
+  if (at == 0 || b->length <= at || (b->flags & kBufNextPresent)) return;
+  uint32_t tail;
+  if (w.alloc(&tail, 1) != 1) return;
+  Buffer* t = w.buffer(tail);
+  t->reset(uint16_t(b->length - at));
+  std::memcpy(t->data(), b->data() + at, t->length);
+  b->length = uint16_t(at);
+  b->next_buffer = tail;
+  b->total_length_not_including_first = t->length;
+  b->flags |= kBufNextPresent;
+}
+
 template <bool Trace>
 uint32_t test_underlay_in(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  const VxlanTable* t = g_vxlan.get();
+  const uint32_t chain_at = t ? t->test.chain_at : 0;
   uint16_t next[kFrameSize];
-  for (uint32_t i = 0; i < n; ++i) next[i] = classify_in(node, w.buffer(bi[i]));
+  for (uint32_t i = 0; i < n; ++i) {
+    split(w, w.buffer(bi[i]), chain_at);
+    next[i] = classify_in(node, w.buffer(bi[i]));
+  }
   w.enqueue_to_nexts(node, bi, next, n);
   return n;
 }
@@ -127,7 +148,7 @@ void test_off(Engine& e) {
 
 }  // namespace
 
-// vxlanTestUnderlay({interface, localMac, remoteMac}) turns the test underlay on over a pg
+// vxlanTestUnderlay({interface, localMac, remoteMac, chainAt}) turns the test underlay on over a pg
 // interface; vxlanTestUnderlay(null) turns it off.
 QUIVER_NAPI(vxlanTestUnderlay) {
   Engine& e = Engine::get();
@@ -140,6 +161,7 @@ QUIVER_NAPI(vxlanTestUnderlay) {
   t.if_index = pg.index;
   parse_mac(opt_string(o, "localMac", "02:00:00:00:00:01"), t.local_mac, "localMac");
   parse_mac(opt_string(o, "remoteMac", "02:00:00:00:00:02"), t.remote_mac, "remoteMac");
+  t.chain_at = opt_u32(o, "chainAt", 0);
   const uint8_t loop_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
   Interface& loop = e.create_interface(kLoopName, "vxlan-test-underlay-in", std::make_unique<LoopOps>(), loop_mac, 9000);
   e.set_admin(loop, true);

@@ -229,3 +229,31 @@ describe('vxlan tunnel API', () => {
     expect(vxlan.tunnels().map((t) => t.name)).toEqual(['t', 't6']);
   });
 });
+
+describe('chained buffers (jumbo packets arrive as chains)', () => {
+  afterEach(() => vxlan.testUnderlay({ interface: 'pgU', localMac: LOCAL_MAC, remoteMac: REMOTE_MAC }));
+
+  it('decapsulates a chained outer packet and encapsulates a chained inner frame, IPv6 checksum across segments', async () => {
+    tunnel({ name: 'in4', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
+    tunnel({ name: 'out6', src: '2001:db8::1', dst: '2001:db8::2', vni: 2, mtu: 8000 });
+    xconnect('in4', 'out6');
+    const inners = [innerFrame({ size: 1400 }), innerFrame({ size: 1401, sport: 77 })];
+    // Split after 100 and 101 bytes: the inner frame's second segment starts at an even and
+    // at an odd offset (100 - 50 and 101 - 50 inner bytes in the head buffer).
+    for (const chainAt of [100, 101]) {
+      vxlan.testUnderlay({ interface: 'pgU', localMac: LOCAL_MAC, remoteMac: REMOTE_MAC, chainAt });
+      pg.capture('pgU', 10);
+      await send('pgU', inners.map((f) => vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50001, vni: 1 }, f)));
+      const out = pg.captured('pgU');
+      expect(out, `chainAt ${chainAt}`).toHaveLength(2);
+      out.forEach((p, k) => {
+        const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '2001:db8::1', dst: '2001:db8::2', sport: p.readUInt16BE(54), vni: 2 }, inners[k]!);
+        expect(p.toString('hex'), `chainAt ${chainAt} frame ${k}`).toBe(expected.toString('hex'));
+      });
+    }
+    const bytes = BigInt(2 * (1400 + 1401));
+    expect(counters('in4').rxBytes).toBe(bytes);
+    expect(counters('out6').txBytes).toBe(bytes);
+    expectNoLeak();
+  });
+});
