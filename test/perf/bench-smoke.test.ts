@@ -97,4 +97,13 @@ describe('benchmark smoke', () => {
     expect(r.build10k.nativeMs).toBeGreaterThan(0);
     expect(r.build10k.endToEndMs).toBeGreaterThanOrEqual(r.build10k.nativeMs);
   });
+
+  it('vxlan runs encap and decap for both underlay families and reports Mpps and the vxlan nodes\' clocks', () => {
+    const r = smoke('vxlan');
+    for (const c of ['ip4 encap', 'ip4 decap', 'ip6 encap', 'ip6 decap']) {
+      const row = r[c] as { mppsMedian: number; nodeClocks: number; clocksPerPacket: Record<string, number> };
+      expect(row.mppsMedian, c).toBeGreaterThan(0);
+      expect(row.nodeClocks, c).toBeGreaterThan(0);
+    }
+  });
 });
