@@ -105,8 +105,11 @@ uint32_t vxlan_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   w.buffers(bi, b, n);
-  static const VxlanTable kEmpty;
-  if (__builtin_expect(!t, 0)) t = &kEmpty;
+  if (__builtin_expect(!t, 0)) {  // engine stopping: no table
+    for (uint32_t i = 0; i < n; ++i) b[i]->error = node.error_code(kErrUnknownVni);
+    w.enqueue(node, kNextDrop, bi, n);
+    return n;
+  }
   LastTunnel last;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {

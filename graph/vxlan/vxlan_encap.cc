@@ -51,11 +51,13 @@ inline uint32_t chain_sum(Worker& w, Buffer* b) {
   return uint32_t(s);
 }
 
-thread_local uint16_t t_ip_id = 0;  // IPv4 ID of non-DF outer packets, per worker
+// IPv4 ID of non-DF outer packets, per worker. A thread_local in a shared object costs a
+// __tls_get_addr call: it is read once per vector and written back after.
+thread_local uint16_t t_ip_id = 0;
 
 template <bool V6>
 inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it, Buffer* b,
-                          uint32_t* inner_len) {
+                          uint32_t* inner_len, uint16_t& ip_id) {
   const uint32_t ti = t.tunnel_of_if[b->tx_if];
   if (__builtin_expect(ti == ~0u, 0)) {  // deleted while the frame was in flight
     b->error = node.error_code(kErrNoTunnel);
@@ -101,7 +103,7 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
     // The template's checksum was computed with length and ID zero: add the new words.
     uint32_t s = uint16_t(~et.ip4_checksum) + uint32_t(total_be);
     if (!et.df) {
-      const uint16_t id_be = htons(t_ip_id++);
+      const uint16_t id_be = htons(ip_id++);
       ip->id_be = id_be;
       s += id_be;
     }
@@ -131,6 +133,7 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
     w.enqueue(node, kEncapNextDrop, bi, n);
     return n;
   }
+  uint16_t ip_id = t_ip_id;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     for (uint32_t k = 4; k < 8; ++k) {
@@ -139,12 +142,13 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
       // The header lands in the line before the data: prefetch it for writing.
       __builtin_prefetch(b[i + k]->data() - 64, 1);
     }
-    next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i]);
-    next[i + 1] = encap_one<V6>(w, node, *t, it, b[i + 1], &inner[i + 1]);
-    next[i + 2] = encap_one<V6>(w, node, *t, it, b[i + 2], &inner[i + 2]);
-    next[i + 3] = encap_one<V6>(w, node, *t, it, b[i + 3], &inner[i + 3]);
+    next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id);
+    next[i + 1] = encap_one<V6>(w, node, *t, it, b[i + 1], &inner[i + 1], ip_id);
+    next[i + 2] = encap_one<V6>(w, node, *t, it, b[i + 2], &inner[i + 2], ip_id);
+    next[i + 3] = encap_one<V6>(w, node, *t, it, b[i + 3], &inner[i + 3], ip_id);
   }
-  for (; i < n; ++i) next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i]);
+  for (; i < n; ++i) next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id);
+  t_ip_id = ip_id;
   // Tunnel tx counters (inner frames), one update per run of the same tunnel.
   uint32_t run_if = kInvalidIf;
   uint64_t pkts = 0, bytes = 0;
