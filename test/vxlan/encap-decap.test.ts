@@ -7,7 +7,7 @@ import * as engine from '../../src/engine.js';
 import { xconnect } from '../../graph/l2/xconnect.js';
 import * as pg from '../../graph/pg/pg.js';
 import * as vxlan from '../../graph/vxlan/vxlan.js';
-import { expectNoLeak, useEngine } from '../helpers/dataplane.js';
+import { expectNoLeak, useEngine, waitFor } from '../helpers/dataplane.js';
 import { innerFrame, scapyDecode, vxlanFrame } from './packets.js';
 
 useEngine();
@@ -26,6 +26,8 @@ async function send(intf: string, packets: Buffer[], count = packets.length): Pr
   const name = `s${streamSeq++}`;
   pg.addStream(intf, { name, packets, count, enabled: true });
   await pg.waitStream(name);
+  // Sent is not yet handled: wait until every buffer has left the graph.
+  await waitFor(() => engine.buffers(true).inFlight === 0, 5000, 'all buffers back in the pool');
   pg.deleteStream(name);
 }
 
