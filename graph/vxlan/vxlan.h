@@ -117,6 +117,14 @@ extern Published<VxlanTable> g_vxlan;
 // Next indices of encap nodes (both families share the list).
 enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6, kEncapNextTestUnderlay };
 
+// Interface counters for runs of packets of one tunnel, kept in registers in the per-packet
+// loop and written once per run (a separate counting pass costs more than the node's work).
+struct CounterRun {
+  uint32_t if_index = kInvalidIf;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
 // RFC 7348 §5: the outer UDP source port is a hash of the inner frame, so ECMP and RSS in the
 // underlay spread flows. Inner IPv4/IPv6 5-tuple (ports only for unfragmented TCP/UDP/SCTP)
 // behind up to one VLAN tag, else the MAC addresses and ethertype. Never 0.

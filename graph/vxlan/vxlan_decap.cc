@@ -5,6 +5,7 @@
 // frame then enters ethernet-input as received on the tunnel interface, so the tunnel's mode
 // decides: bridge-domain member (L2 overlay) or L3 (routed overlay).
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <string>
 
@@ -40,31 +41,66 @@ std::string format_decap(const uint8_t* d, uint32_t) {
   return b;
 }
 
-template <bool V6>
-inline void key_of(Buffer* b, const VxlanHeader* h, TunnelKey* k) {
-  k->family = V6 ? 6 : 4;
-  k->port_be = reinterpret_cast<const UdpHeader*>(b->at(b->l4_offset))->dst_port_be;
-  k->vni = h->vni();
-  if constexpr (V6) {
-    const auto* ip = reinterpret_cast<const Ip6Header*>(b->at(b->l3_offset));
-    std::memcpy(k->remote, ip->src, 16);
-    std::memcpy(k->local, ip->dst, 16);
-  } else {
-    const auto* ip = reinterpret_cast<const Ip4Header*>(b->at(b->l3_offset));
-    std::memcpy(k->remote, &ip->src, 4);
-    std::memcpy(k->local, &ip->dst, 4);
-  }
-}
-
-// One-entry cache of the last tunnel: consecutive packets mostly share one.
+// The last tunnel found, and the outer fields that found it, as plain words: consecutive
+// packets mostly share one tunnel, and comparing words read straight from the packet avoids
+// building a key in memory (narrow stores read back wide stall store forwarding).
 struct LastTunnel {
-  TunnelKey key;
+  uint32_t vni_word = 0;  // the VXLAN header's second word with the reserved byte cleared
+  uint16_t port_be = 0;
+  uint64_t addr[4] = {};  // IPv4: addr[0] = source and destination; IPv6: source, destination
   uint32_t tunnel = ~0u;
+  uint32_t tunnel_if = kInvalidIf;
+  bool tunnel_up = false;
 };
 
 template <bool V6>
-inline uint16_t decap_one(NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it, LastTunnel& last,
-                          Buffer* b) {
+inline void outer_words(Buffer* b, uint64_t* addr) {
+  const uint8_t* ip = b->at(b->l3_offset);
+  if constexpr (V6) std::memcpy(addr, ip + offsetof(Ip6Header, src), 32);
+  else std::memcpy(addr, ip + offsetof(Ip4Header, src), 8);  // source and destination are adjacent
+}
+
+inline void count_rx(Worker& w, CounterRun& run, uint32_t if_index, uint32_t bytes) {
+  if (__builtin_expect(if_index != run.if_index, 0)) {
+    if (run.packets) w.count_rx(run.if_index, run.packets, run.bytes);
+    run = CounterRun{if_index, 0, 0};
+  }
+  run.packets++;
+  run.bytes += bytes;
+}
+
+// The slow path: a hash lookup, then the cache takes the result.
+template <bool V6>
+__attribute__((noinline)) bool lookup(const VxlanTable& t, const InterfaceTable& it, LastTunnel& last, uint32_t vni_word,
+                                      uint16_t port_be, const uint64_t* addr, uint32_t* miss_vni) {
+  TunnelKey k;
+  k.family = V6 ? 6 : 4;
+  k.port_be = port_be;
+  k.vni = ntohl(vni_word) >> 8;
+  if constexpr (V6) {
+    std::memcpy(k.remote, addr, 16);
+    std::memcpy(k.local, addr + 2, 16);
+  } else {
+    std::memcpy(k.remote, addr, 4);
+    std::memcpy(k.local, reinterpret_cast<const uint8_t*>(addr) + 4, 4);
+  }
+  const uint32_t ti = t.find(k);
+  if (ti == ~0u) {
+    *miss_vni = k.vni;
+    return false;
+  }
+  last.vni_word = vni_word;
+  last.port_be = port_be;
+  std::memcpy(last.addr, addr, V6 ? 32 : 8);
+  last.tunnel = ti;
+  last.tunnel_if = t.tunnels[ti].if_index;
+  last.tunnel_up = it.entry[last.tunnel_if].admin_up;
+  return true;
+}
+
+template <bool V6>
+inline uint16_t decap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it,
+                          LastTunnel& last, CounterRun& run, Buffer* b) {
   if (__builtin_expect(b->length < sizeof(VxlanHeader) + kEthernetHeaderSize, 0)) {
     b->error = node.error_code(kErrTruncated);
     return kNextDrop;
@@ -74,27 +110,28 @@ inline uint16_t decap_one(NodeRuntime& node, const VxlanTable& t, const Interfac
     b->error = node.error_code(kErrNoIFlag);
     return kNextDrop;
   }
-  TunnelKey k;
-  key_of<V6>(b, h, &k);
-  uint32_t ti = last.tunnel;
-  if (__builtin_expect(ti == ~0u || !(k == last.key), 0)) {
-    ti = t.find(k);
-    if (__builtin_expect(ti == ~0u, 0)) {
-      b->error = node.error_code(t.has_vni(k.vni) ? kErrUnknownSource : kErrUnknownVni);
+  const uint32_t vni_word = h->vni_be & htonl(0xffffff00u);
+  const uint16_t port_be = reinterpret_cast<const UdpHeader*>(b->at(b->l4_offset))->dst_port_be;
+  uint64_t addr[V6 ? 4 : 1];
+  outer_words<V6>(b, addr);
+  bool hit = last.tunnel != ~0u && vni_word == last.vni_word && port_be == last.port_be && addr[0] == last.addr[0];
+  if constexpr (V6) hit = hit && addr[1] == last.addr[1] && addr[2] == last.addr[2] && addr[3] == last.addr[3];
+  if (__builtin_expect(!hit, 0)) {
+    uint32_t vni;
+    if (!lookup<V6>(t, it, last, vni_word, port_be, addr, &vni)) {
+      b->error = node.error_code(t.has_vni(vni) ? kErrUnknownSource : kErrUnknownVni);
       return kNextDrop;
     }
-    last.key = k;
-    last.tunnel = ti;
   }
-  const uint32_t tunnel_if = t.tunnels[ti].if_index;
-  if (__builtin_expect(!it.entry[tunnel_if].admin_up, 0)) {
+  if (__builtin_expect(!last.tunnel_up, 0)) {
     b->error = node.error_code(kErrTunnelDown);
     return kNextDrop;
   }
   b->advance(sizeof(VxlanHeader));
-  b->rx_if = tunnel_if;
+  b->rx_if = last.tunnel_if;
   // Checksum offload flags spoke of the outer packet.
   b->flags &= ~(kBufL4ChecksumOk | kBufIp4ChecksumOk | kBufVlanParsed);
+  count_rx(w, run, last.tunnel_if, b->total_length());
   return kNextEthernet;
 }
 
@@ -111,32 +148,20 @@ uint32_t vxlan_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
     return n;
   }
   LastTunnel last;
+  CounterRun run;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     for (uint32_t k = 4; k < 8; ++k) {
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data());
     }
-    next[i] = decap_one<V6>(node, *t, it, last, b[i]);
-    next[i + 1] = decap_one<V6>(node, *t, it, last, b[i + 1]);
-    next[i + 2] = decap_one<V6>(node, *t, it, last, b[i + 2]);
-    next[i + 3] = decap_one<V6>(node, *t, it, last, b[i + 3]);
+    next[i] = decap_one<V6>(w, node, *t, it, last, run, b[i]);
+    next[i + 1] = decap_one<V6>(w, node, *t, it, last, run, b[i + 1]);
+    next[i + 2] = decap_one<V6>(w, node, *t, it, last, run, b[i + 2]);
+    next[i + 3] = decap_one<V6>(w, node, *t, it, last, run, b[i + 3]);
   }
-  for (; i < n; ++i) next[i] = decap_one<V6>(node, *t, it, last, b[i]);
-  // Tunnel rx counters (inner frames), one update per run of the same tunnel.
-  uint32_t run_if = kInvalidIf;
-  uint64_t pkts = 0, bytes = 0;
-  for (i = 0; i < n; ++i) {
-    if (next[i] != kNextEthernet) continue;
-    if (b[i]->rx_if != run_if) {
-      if (pkts) w.count_rx(run_if, pkts, bytes);
-      run_if = b[i]->rx_if;
-      pkts = bytes = 0;
-    }
-    ++pkts;
-    bytes += b[i]->total_length();
-  }
-  if (pkts) w.count_rx(run_if, pkts, bytes);
+  for (; i < n; ++i) next[i] = decap_one<V6>(w, node, *t, it, last, run, b[i]);
+  if (run.packets) w.count_rx(run.if_index, run.packets, run.bytes);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;

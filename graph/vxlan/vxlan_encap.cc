@@ -55,20 +55,43 @@ inline uint32_t chain_sum(Worker& w, Buffer* b) {
 // __tls_get_addr call: it is read once per vector and written back after.
 thread_local uint16_t t_ip_id = 0;
 
+// The tunnel of the current run of packets (frames of one tunnel mostly arrive together) and
+// its counters, kept in registers and written once per run.
+struct TxRun {
+  uint32_t if_index = kInvalidIf;
+  const EncapTunnel* tunnel = nullptr;  // null: not a tunnel (deleted in flight)
+  uint32_t max_inner = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  void flush(Worker& w) {
+    if (packets) w.count_tx(if_index, packets, bytes);
+    packets = bytes = 0;
+  }
+};
+
+__attribute__((noinline)) void switch_tunnel(Worker& w, const VxlanTable& t, const InterfaceTable& it, TxRun& run,
+                                             uint32_t tx_if) {
+  run.flush(w);
+  run.if_index = tx_if;
+  const uint32_t ti = t.tunnel_of_if[tx_if];
+  run.tunnel = ti == ~0u ? nullptr : &t.tunnels[ti];
+  // The tunnel's MTU is the inner L3 MTU; allow the Ethernet header and one VLAN tag (as
+  // Linux's is_skb_forwardable does).
+  run.max_inner = uint32_t(it.entry[tx_if].mtu) + kEthernetHeaderSize + kVlanTagSize;
+}
+
 template <bool V6>
 inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it, Buffer* b,
-                          uint32_t* inner_len, uint16_t& ip_id) {
-  const uint32_t ti = t.tunnel_of_if[b->tx_if];
-  if (__builtin_expect(ti == ~0u, 0)) {  // deleted while the frame was in flight
+                          uint32_t* inner_len, uint16_t& ip_id, TxRun& run) {
+  if (__builtin_expect(b->tx_if != run.if_index, 0)) switch_tunnel(w, t, it, run, b->tx_if);
+  if (__builtin_expect(!run.tunnel, 0)) {
     b->error = node.error_code(kErrNoTunnel);
     return kEncapNextDrop;
   }
-  const EncapTunnel& et = t.tunnels[ti];
+  const EncapTunnel& et = *run.tunnel;
   const uint32_t inner = b->total_length();
   *inner_len = inner;
-  // The tunnel's MTU is the inner L3 MTU; allow the Ethernet header and one VLAN tag (as
-  // Linux's is_skb_forwardable does).
-  if (__builtin_expect(inner > uint32_t(it.entry[b->tx_if].mtu) + kEthernetHeaderSize + kVlanTagSize, 0)) {
+  if (__builtin_expect(inner > run.max_inner, 0)) {
     b->error = node.error_code(kErrTooBig);
     return kEncapNextDrop;
   }
@@ -112,6 +135,8 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
     udp->length_be = htons(uint16_t(inner + sizeof(UdpHeader) + sizeof(VxlanHeader)));
   }
   b->flow_hash = hash;
+  run.packets++;
+  run.bytes += inner;
   underlay_handoff(b, et);
   if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(kErrNoUnderlay);
   return et.next;
@@ -134,6 +159,7 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
     return n;
   }
   uint16_t ip_id = t_ip_id;
+  TxRun run;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     for (uint32_t k = 4; k < 8; ++k) {
@@ -142,27 +168,14 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
       // The header lands in the line before the data: prefetch it for writing.
       __builtin_prefetch(b[i + k]->data() - 64, 1);
     }
-    next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id);
-    next[i + 1] = encap_one<V6>(w, node, *t, it, b[i + 1], &inner[i + 1], ip_id);
-    next[i + 2] = encap_one<V6>(w, node, *t, it, b[i + 2], &inner[i + 2], ip_id);
-    next[i + 3] = encap_one<V6>(w, node, *t, it, b[i + 3], &inner[i + 3], ip_id);
+    next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id, run);
+    next[i + 1] = encap_one<V6>(w, node, *t, it, b[i + 1], &inner[i + 1], ip_id, run);
+    next[i + 2] = encap_one<V6>(w, node, *t, it, b[i + 2], &inner[i + 2], ip_id, run);
+    next[i + 3] = encap_one<V6>(w, node, *t, it, b[i + 3], &inner[i + 3], ip_id, run);
   }
-  for (; i < n; ++i) next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id);
+  for (; i < n; ++i) next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id, run);
   t_ip_id = ip_id;
-  // Tunnel tx counters (inner frames), one update per run of the same tunnel.
-  uint32_t run_if = kInvalidIf;
-  uint64_t pkts = 0, bytes = 0;
-  for (i = 0; i < n; ++i) {
-    if (next[i] == kEncapNextDrop) continue;
-    if (b[i]->tx_if != run_if) {
-      if (pkts) w.count_tx(run_if, pkts, bytes);
-      run_if = b[i]->tx_if;
-      pkts = bytes = 0;
-    }
-    ++pkts;
-    bytes += inner[i];
-  }
-  if (pkts) w.count_tx(run_if, pkts, bytes);
+  run.flush(w);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
