@@ -25,6 +25,9 @@ registerInterfaceType({
     // would be indistinguishable on receive.
     const first = (config.interfaces ?? []).findIndex((i) => i.type === 'vxlan' && key(i as VxlanSpec) === key(spec));
     const here = Number(/\[(\d+)\]$/.exec(path)?.[1]);
+    const vrfs = ((config as { vrfs?: { id: number }[] }).vrfs ?? []).map((v) => v.id);
+    if (spec.encapVrf !== 0 && !vrfs.includes(spec.encapVrf))
+      issues.push({ path: `${path}.encapVrf`, reason: `table ${spec.encapVrf} is not in vrfs` });
     if (first >= 0 && first !== here)
       issues.push({ path: `${path}.vni`, reason: `interfaces[${first}] already carries VNI ${spec.vni} from ${spec.src} to ${spec.dst}` });
     return issues;
@@ -33,7 +36,7 @@ registerInterfaceType({
     createTunnel({
       name: spec.name, src: spec.src, dst: spec.dst, vni: spec.vni, dstPort: spec.dstPort,
       encapVrf: spec.encapVrf, ttl: spec.ttl, df: spec.df, mac: spec.mac, mtu: spec.mtu,
-    });
+    }, { deferTable: true }); // validated against vrfs, which are applied after interfaces
   },
   // Any change of src/dst/vni/port/vrf/ttl/df re-creates the tunnel (the default): its
   // template and decap key change together.
@@ -69,7 +72,7 @@ export const showVxlanTunnel = defineCommand({
       : rows
           .map((t) =>
             [
-              `[${t.index}] ${t.name} src ${t.src} dst ${t.dst} vni ${t.vni} dst-port ${t.dstPort} encap-vrf ${t.encapVrf} ttl ${t.ttl}${t.df ? ' df' : ''}`,
+              `[${t.index}] ${t.name} src ${t.src} dst ${t.dst} vni ${t.vni} dst-port ${t.dstPort} encap-vrf ${t.encapVrf}${t.encapVrfFound ? '' : ' (missing)'} ttl ${t.ttl}${t.df ? ' df' : ''}`,
               `    ${t.adminUp ? 'up' : 'down'}, mode ${t.mode}, mtu ${t.mtu}`,
               `    rx ${t.counters.rxPackets} packets ${t.counters.rxBytes} bytes, tx ${t.counters.txPackets} packets ${t.counters.txBytes} bytes, drops ${t.counters.drops}`,
             ].join('\n'),

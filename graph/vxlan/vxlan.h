@@ -48,7 +48,8 @@ struct alignas(64) EncapTunnel {
   uint8_t df = 0;                 // IPv4: DF set (the IP ID then stays 0, RFC 6864)
   uint16_t next = 0;              // the encap node's next for the underlay
   uint16_t ip4_checksum = 0;      // IPv4 header checksum of the template (lengths zero)
-  uint16_t reserved = 0;
+  uint8_t drop_error = 0;         // next == kEncapNextDrop: why (EncapError)
+  uint8_t reserved = 0;
   uint32_t v6_sum = 0;            // IPv6: ones-complement sum of pseudo header + UDP/VXLAN template
   uint32_t if_index = kInvalidIf; // the tunnel interface
   uint32_t fib_index = 0;         // underlay table the outer packet is looked up in
@@ -114,8 +115,10 @@ struct VxlanTable {
 
 extern Published<VxlanTable> g_vxlan;
 
-// Next indices of encap nodes (both families share the list).
+// Next indices and errors of the encap nodes (both families share the lists).
 enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6, kEncapNextTestUnderlay };
+enum EncapError : uint8_t { kErrNoTunnel, kErrTooBig, kErrNoHeadroom, kErrNoUnderlay, kErrNoEncapTable };
+constexpr uint32_t kUnresolvedFib = ~0u;  // the encap table does not exist (yet)
 
 // Interface counters for runs of packets of one tunnel, kept in registers in the per-packet
 // loop and written once per run (a separate counting pass costs more than the node's work).

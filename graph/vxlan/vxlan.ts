@@ -68,6 +68,8 @@ export interface TunnelInfo {
   vni: number;
   dstPort: number;
   encapVrf: number;
+  /** false while the encap table does not exist: the tunnel then drops what it would send. */
+  encapVrfFound: boolean;
   ttl: number;
   df: boolean;
   family: 'ip4' | 'ip6';
@@ -88,10 +90,14 @@ interface VxlanRaw {
 }
 const raw = () => addon() as unknown as VxlanRaw;
 
-/** Creates a tunnel interface (admin down, link up). Returns its interface index. */
-export function createTunnel(spec: TunnelSpec): number {
+/**
+ * Creates a tunnel interface (admin down, link up). Returns its interface index. The encap
+ * table must exist, unless `deferTable` (the config creates interfaces before VRFs): the
+ * tunnel then drops what it would send (`no-encap-table`) until the table appears.
+ */
+export function createTunnel(spec: TunnelSpec, opts: { deferTable?: boolean } = {}): number {
   const t = parseOrThrow(TunnelSchema, spec, '');
-  return native(() => raw().vxlanTunnelCreate(t));
+  return native(() => raw().vxlanTunnelCreate({ ...t, deferTable: opts.deferTable === true }));
 }
 
 export function tunnels(): TunnelInfo[] {

@@ -28,8 +28,10 @@ TestUnderlay& test_underlay();
 // Builds the workers' table from the registry and publishes it (old one freed after a grace period).
 void publish_tunnels();
 std::string tunnel_json(const TunnelConfig& c);
-// FIB index of an underlay table id; throws "encapVrf: ..." when it does not exist.
+// FIB index of an underlay table id, kUnresolvedFib when it does not exist.
 uint32_t resolve_encap_vrf(uint32_t table_id);
+// Re-resolves a tunnel's encap table (tables come and go); publishes when it changed.
+void refresh_encap_table(uint32_t if_index);
 
 }  // namespace vxlan
 }  // namespace quiver

@@ -16,8 +16,6 @@ namespace quiver {
 namespace vxlan {
 namespace {
 
-enum EncapError : uint32_t { kErrNoTunnel, kErrTooBig, kErrNoHeadroom, kErrNoUnderlay };
-
 struct EncapTrace {
   uint32_t tunnel_if;
   uint32_t vni;
@@ -138,7 +136,7 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
   run.packets++;
   run.bytes += inner;
   underlay_handoff(b, et);
-  if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(kErrNoUnderlay);
+  if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(et.drop_error);
   return et.next;
 }
 
@@ -205,6 +203,7 @@ const std::vector<ErrorDesc> kEncapErrors = {
     {"inner-too-big", "inner frame exceeds the tunnel MTU", Severity::Error},
     {"no-headroom", "not enough headroom for the outer headers", Severity::Error},
     {"no-underlay", "no underlay lookup to send the outer packet to", Severity::Error},
+    {"no-encap-table", "the tunnel's encap table (encapVrf) does not exist", Severity::Error},
 };
 
 QUIVER_NODE(vxlan4_encap, {

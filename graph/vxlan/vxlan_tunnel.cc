@@ -88,10 +88,16 @@ uint16_t underlay_next(Engine& e, bool is_ip6) {
   return n && n->next_resolved[next] ? next : uint16_t(kEncapNextDrop);
 }
 
+// An encap table named before it exists (a config creates interfaces before VRFs) is resolved
+// when the tunnel comes up, and checked every ~100 ms on the housekeeping thread.
 class VxlanOps : public InterfaceOps {
  public:
   const char* driver() const override { return "vxlan"; }
   void destroy(Interface&) override {}
+  void set_admin(Interface& intf, bool up) override {
+    if (up) refresh_encap_table(intf.index);
+  }
+  void poll_control(Interface& intf) override { refresh_encap_table(intf.index); }
   std::string details_json(const Interface& intf) override {
     auto it = g_tunnels.find(intf.index);
     return it == g_tunnels.end() ? "{}" : tunnel_json(it->second);
@@ -127,7 +133,8 @@ std::string tunnel_json(const TunnelConfig& c) {
   return "{\"name\":" + json_str(intf ? intf->name : "") + ",\"index\":" + std::to_string(c.if_index) +
          ",\"src\":" + json_str(addr_str(c, c.src)) + ",\"dst\":" + json_str(addr_str(c, c.dst)) +
          ",\"vni\":" + std::to_string(c.vni) + ",\"dstPort\":" + std::to_string(c.dst_port) +
-         ",\"encapVrf\":" + std::to_string(c.encap_vrf) + ",\"ttl\":" + std::to_string(c.ttl) +
+         ",\"encapVrf\":" + std::to_string(c.encap_vrf) +
+         ",\"encapVrfFound\":" + (c.encap_fib == kUnresolvedFib ? "false" : "true") + ",\"ttl\":" + std::to_string(c.ttl) +
          ",\"df\":" + (c.df ? "true" : "false") + ",\"family\":" + (c.is_ip6 ? "\"ip6\"" : "\"ip4\"") + "}";
 }
 
@@ -145,6 +152,11 @@ void publish_tunnels() {
     EncapTunnel& et = t->tunnels.back();
     build_template(c, et);
     et.next = underlay_next(e, c.is_ip6);
+    et.drop_error = kErrNoUnderlay;
+    if (c.encap_fib == kUnresolvedFib && et.next != kEncapNextTestUnderlay) {
+      et.next = kEncapNextDrop;
+      et.drop_error = kErrNoEncapTable;
+    }
     t->tunnel_of_if[if_index] = ti;
     // Decap sees the tunnel from the other side: the remote is the outer source.
     TunnelKey k;
@@ -164,6 +176,15 @@ void publish_tunnels() {
 }
 
 const std::map<uint32_t, TunnelConfig>& tunnels() { return g_tunnels; }
+
+void refresh_encap_table(uint32_t if_index) {
+  auto it = g_tunnels.find(if_index);
+  if (it == g_tunnels.end()) return;
+  const uint32_t fib = resolve_encap_vrf(it->second.encap_vrf);
+  if (fib == it->second.encap_fib) return;
+  it->second.encap_fib = fib;
+  publish_tunnels();
+}
 TestUnderlay& test_underlay() { return g_test; }
 
 namespace {
@@ -214,6 +235,9 @@ QUIVER_NAPI(vxlanTunnelCreate) {
   c.dst_port = uint16_t(port);
   c.encap_vrf = opt_u32(o, "encapVrf", 0);
   c.encap_fib = resolve_encap_vrf(c.encap_vrf);
+  // The config creates interfaces before VRFs: it may name a table that comes later.
+  if (c.encap_fib == kUnresolvedFib && !opt_bool(o, "deferTable", false))
+    throw std::runtime_error("encapVrf: table " + std::to_string(c.encap_vrf) + " does not exist");
   c.ttl = uint8_t(parse_u32_field(o, "ttl", 64, 1, 255));
   c.df = opt_bool(o, "df", false);
   for (auto& [idx, other] : g_tunnels)

@@ -1,16 +1,20 @@
-// The seam between VXLAN and the underlay's L3: which FIB an encap table id names.
-#include <stdexcept>
-#include <string>
-
+// The seam between VXLAN and L3: which FIB an encap table id names, and the UDP ports whose
+// packets for our addresses ip4-local / ip6-local hand to decap.
+#include "../ip/l3.h"
+#include "../ip/udp_ports.h"
 #include "vxlan_control.h"
 
 namespace quiver {
 namespace vxlan {
 
-// Without an L3 feature there is only the default table.
+QUIVER_IP4_UDP_PORT(vxlan4_iana, kPortIana, "vxlan4-input");
+QUIVER_IP4_UDP_PORT(vxlan4_linux, kPortLinux, "vxlan4-input");
+QUIVER_IP6_UDP_PORT(vxlan6_iana, kPortIana, "vxlan6-input");
+QUIVER_IP6_UDP_PORT(vxlan6_linux, kPortLinux, "vxlan6-input");
+
 uint32_t resolve_encap_vrf(uint32_t table_id) {
-  if (table_id != 0) throw std::runtime_error("encapVrf: table " + std::to_string(table_id) + " does not exist");
-  return 0;
+  const FibTable* t = L3::get().table_by_id(table_id);
+  return t ? t->index : kUnresolvedFib;
 }
 
 }  // namespace vxlan

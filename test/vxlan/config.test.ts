@@ -43,7 +43,7 @@ describe('vxlan in the config', () => {
     ]);
     const rows = (await dp.command('show vxlan tunnel')) as TunnelRow[];
     expect(rows).toHaveLength(2);
-    expect(rows[0]).toMatchObject({ name: 'vx1', src: '198.18.0.1', dst: '198.18.0.2', vni: 100, dstPort: 4789, encapVrf: 0, ttl: 64, df: false, family: 'ip4', adminUp: true, mtu: 1450, mode: 'l3' });
+    expect(rows[0]).toMatchObject({ name: 'vx1', src: '198.18.0.1', dst: '198.18.0.2', vni: 100, dstPort: 4789, encapVrf: 0, encapVrfFound: true, ttl: 64, df: false, family: 'ip4', adminUp: true, mtu: 1450, mode: 'l3' });
     expect(rows[1]).toMatchObject({ name: 'vx2', family: 'ip6', dstPort: 8472, ttl: 9, mtu: 8930 });
     expect(rows[0]!.counters).toEqual({ rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: 0 });
     const text = command('show vxlan tunnel')!.format!(rows, {});
@@ -73,14 +73,28 @@ describe('vxlan in the config', () => {
     expect(await bad({ src: '198.18.0.1', dst: '198.18.0.3', vni: 1, colour: 'red' })).toMatch(/^config: interfaces\[3\]\.colour: /);
     expect(await bad({ src: '2001:db8::1', dst: '2001:db8::3', vni: 1, df: true })).toBe('config: interfaces[3].df: applies to an IPv4 underlay only (IPv6 never fragments in the network)');
     expect(await bad({ src: '198.18.0.1', dst: '198.18.0.2', vni: 100 })).toMatch(/^config: interfaces\[3\]\.vni: interfaces\[1\] already carries VNI 100/);
-    // Caught by the dataplane when the step runs: reverted, reported under the interface's path.
-    expect(await bad({ src: '198.18.0.1', dst: '198.18.0.3', vni: 1, encapVrf: 7 })).toBe('interfaces[3].encapVrf: table 7 does not exist (while: create interface vx3 (vxlan)); nothing was changed');
+    expect(await bad({ src: '198.18.0.1', dst: '198.18.0.3', vni: 1, encapVrf: 7 })).toBe('config: interfaces[3].encapVrf: table 7 is not in vrfs');
     expect(dp.interfaces.list().map((i) => i.name).sort()).toEqual(['pg0', 'vx1', 'vx2']);
+  });
+
+  it('an encap table declared in vrfs: the tunnel is created before the table and uses it once it exists', async () => {
+    const cfg = {
+      ...tunnels({ type: 'vxlan', name: 'vx3', src: '198.18.0.1', dst: '198.18.0.3', vni: 1, encapVrf: 42 }),
+      vrfs: [{ id: 42 }],
+    };
+    const r = await dp.apply(cfg);
+    expect(r.changes.indexOf('create interface vx3 (vxlan)')).toBeLessThan(r.changes.findIndex((c) => c.includes('42')));
+    const row = ((await dp.command('show vxlan tunnel', { name: 'vx3' })) as TunnelRow[])[0]!;
+    expect(row).toMatchObject({ encapVrf: 42, encapVrfFound: true, adminUp: true });
+    // No packet was sent yet, so nothing was dropped for want of the table.
+    expect(dp.stats.errors(true).find((e) => e.node === 'vxlan4-encap' && e.name === 'no-encap-table')!.count).toBe(0n);
   });
 
   it('removing a tunnel from the config deletes its interface', async () => {
     const r = await dp.apply({ interfaces: [{ type: 'pg', name: 'pg0' }] });
-    expect(r.changes).toEqual(['delete interface vx1 (vxlan)', 'delete interface vx2 (vxlan)']);
+    expect(r.changes.filter((c) => c.startsWith('delete interface'))).toEqual([
+      'delete interface vx1 (vxlan)', 'delete interface vx2 (vxlan)', 'delete interface vx3 (vxlan)',
+    ]);
     expect(await dp.command('show vxlan tunnel')).toEqual([]);
     expectNoLeak();
   });

@@ -1,9 +1,11 @@
-// VXLAN encap and decap over pg, byte for byte against independently built packets, through
-// the test underlay (a stand-in for ip4/ip6 lookup+rewrite and local delivery, see
-// graph/vxlan/vxlan_test_underlay.cc): inner frames enter on pgIn, cross-connected to the
-// tunnel; outer packets leave and arrive on pgU.
+// VXLAN encap and decap over pg, byte for byte against independently built packets: inner
+// frames enter on pgIn, cross-connected to the tunnel; outer packets go through the real
+// underlay (ip4/ip6-lookup and -rewrite out of pgU; ip4/ip6-input and -local into decap).
+// Chained packets need the test underlay (graph/vxlan/vxlan_test_underlay.cc): pg cannot make
+// chains, the test underlay splits received frames.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as engine from '../../src/engine.js';
+import * as ip from '../../graph/ip/ip.js';
 import { xconnect } from '../../graph/l2/xconnect.js';
 import * as pg from '../../graph/pg/pg.js';
 import * as vxlan from '../../graph/vxlan/vxlan.js';
@@ -12,8 +14,9 @@ import { innerFrame, scapyDecode, vxlanFrame } from './packets.js';
 
 useEngine();
 
-const LOCAL_MAC = '02:00:00:00:01:01';
-const REMOTE_MAC = '02:00:00:00:01:02';
+const LOCAL_MAC = '02:00:00:00:01:01'; // pgU's
+const REMOTE_MAC = '02:00:00:00:01:02'; // every remote VTEP's (static neighbors)
+const REMOTES = ['198.18.0.2', '198.18.0.3', '198.18.0.4', '198.18.0.9', '2001:db8::2', '2001:db8::3'];
 let streamSeq = 0;
 
 function errorCount(node: string, name: string): bigint {
@@ -32,11 +35,15 @@ async function send(intf: string, packets: Buffer[], count = packets.length): Pr
 }
 
 beforeAll(() => {
+  pg.createPgInterface({ name: 'pgU', mac: LOCAL_MAC });
   for (const n of ['pgIn', 'pgU', 'pgOut']) {
-    pg.createPgInterface({ name: n });
+    if (n !== 'pgU') pg.createPgInterface({ name: n });
     engine.setInterfaceState(n, { adminUp: true });
   }
-  vxlan.testUnderlay({ interface: 'pgU', localMac: LOCAL_MAC, remoteMac: REMOTE_MAC });
+  // The underlay: our VTEP addresses on pgU, the remote VTEPs as static neighbors.
+  ip.addAddress('pgU', '198.18.0.1/24', { announce: false });
+  ip.addAddress('pgU', '2001:db8::1/64', { announce: false });
+  for (const r of REMOTES) ip.addNeighbor({ interface: 'pgU', address: r, mac: REMOTE_MAC });
 });
 
 afterEach(() => {
@@ -44,8 +51,8 @@ afterEach(() => {
   xconnect('pgIn', null);
 });
 
-function tunnel(spec: vxlan.TunnelSpec, up = true): void {
-  vxlan.createTunnel(spec);
+function tunnel(spec: vxlan.TunnelSpec, up = true, deferTable = false): void {
+  vxlan.createTunnel(spec, { deferTable });
   if (up) engine.setInterfaceState(spec.name, { adminUp: true });
 }
 
@@ -121,6 +128,32 @@ describe('vxlan encap', () => {
     expectNoLeak();
   });
 
+  it('looks the outer packet up in the encap table; drops under no-encap-table while that table is missing', async () => {
+    // 198.18.42.0/24 is routed in table 42 only.
+    tunnel({ name: 'vxv', src: '198.18.0.1', dst: '198.18.42.7', vni: 42, encapVrf: 42, df: true }, true, true);
+    xconnect('pgIn', 'vxv');
+    pg.capture('pgU', 10);
+    const f = innerFrame({});
+    const missing = errorCount('vxlan4-encap', 'no-encap-table');
+    await send('pgIn', [f]);
+    expect(errorCount('vxlan4-encap', 'no-encap-table') - missing).toBe(1n);
+    ip.addTable({ id: 42 });
+    try {
+      ip.addRoute({ table: 42, prefix: '198.18.42.0/24', paths: [{ via: '198.18.0.2', interface: 'pgU' }] });
+      await waitFor(() => vxlan.tunnels().find((t) => t.name === 'vxv')!.encapVrfFound, 2000, 'the tunnel to find table 42');
+      await send('pgIn', [f]);
+      const out = pg.captured('pgU');
+      expect(out).toHaveLength(1);
+      const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.42.7', sport: out[0]!.readUInt16BE(34), vni: 42, df: true }, f);
+      expect(out[0]!.toString('hex')).toBe(expected.toString('hex'));
+    } finally {
+      vxlan.deleteTunnel('vxv');
+      ip.deleteRoute({ table: 42, prefix: '198.18.42.0/24' });
+      ip.deleteTable(42);
+    }
+    expectNoLeak();
+  });
+
   it('drops inner frames larger than the tunnel MTU under a named error', async () => {
     tunnel({ name: 'vxm', src: '198.18.0.1', dst: '198.18.0.4', vni: 1 });
     expect(engine.findInterface('vxm').mtu).toBe(1450);
@@ -192,22 +225,26 @@ describe('vxlan decap', () => {
     expectNoLeak();
   });
 
-  it('round trip: encap then decap gives back the original frame', async () => {
-    // Two tunnels facing each other over the looped-back test underlay.
-    tunnel({ name: 'a', src: '198.18.0.1', dst: '198.18.0.2', vni: 10 });
-    tunnel({ name: 'b', src: '198.18.0.2', dst: '198.18.0.1', vni: 10 });
-    xconnect('pgIn', 'a');
-    xconnect('b', 'pgOut');
-    pg.capture('pgU', 10);
-    const frames = [innerFrame({ size: 64 }), innerFrame({ size: 333, sport: 5 })];
-    await send('pgIn', frames);
-    const wire = pg.captured('pgU');
-    expect(wire).toHaveLength(2);
-    pg.capture('pgOut', 10);
-    // What tunnel a sent, as the other VTEP receives it (outer MACs swapped).
-    await send('pgU', wire.map((f) => Buffer.concat([f.subarray(6, 12), f.subarray(0, 6), f.subarray(12)])));
-    expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual(frames.map((f) => f.toString('hex')));
-    expectNoLeak();
+  it('round trip through the real stack: encap, ip4-lookup finds a local address, ip4-local, decap', async () => {
+    // Tunnel a sends to 198.18.6.1, one of our own addresses; tunnel b is its other end.
+    ip.addAddress('pgU', '198.18.6.1/32', { announce: false });
+    try {
+      tunnel({ name: 'a', src: '198.18.0.1', dst: '198.18.6.1', vni: 10 });
+      tunnel({ name: 'b', src: '198.18.6.1', dst: '198.18.0.1', vni: 10 });
+      xconnect('pgIn', 'a');
+      xconnect('b', 'pgOut');
+      pg.capture('pgU', 10);
+      pg.capture('pgOut', 10);
+      const frames = [innerFrame({ size: 64 }), innerFrame({ size: 333, sport: 5 })];
+      await send('pgIn', frames);
+      expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual(frames.map((f) => f.toString('hex')));
+      expect(pg.captured('pgU')).toHaveLength(0);
+      expect(counters('a').txPackets).toBe(2n);
+      expect(counters('b').rxPackets).toBe(2n);
+      expectNoLeak();
+    } finally {
+      ip.deleteAddress('pgU', '198.18.6.1/32');
+    }
   });
 });
 
@@ -220,6 +257,7 @@ describe('vxlan tunnel API', () => {
     expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '239.1.1.1', vni: 1 })).toThrow(/^dst: must be a unicast address/);
     expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.1', vni: 1 })).toThrow(/^dst: equals src/);
     expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1, encapVrf: 5 })).toThrow(/^encapVrf: table 5 does not exist/);
+    expect(engine.interfaces().some((i) => i.name === 't')).toBe(false);
     vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
     expect(() => vxlan.createTunnel({ name: 't2', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 })).toThrow(/^vni: tunnel 't' already carries VNI 1/);
     expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.3', vni: 1 })).toThrow(/^name: interface 't' already exists/);
@@ -232,8 +270,8 @@ describe('vxlan tunnel API', () => {
   });
 });
 
-describe('chained buffers (jumbo packets arrive as chains)', () => {
-  afterEach(() => vxlan.testUnderlay({ interface: 'pgU', localMac: LOCAL_MAC, remoteMac: REMOTE_MAC }));
+describe('chained buffers (jumbo packets arrive as chains; the test underlay makes them)', () => {
+  afterEach(() => vxlan.testUnderlay(null));
 
   it('decapsulates a chained outer packet and encapsulates a chained inner frame, IPv6 checksum across segments', async () => {
     tunnel({ name: 'in4', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });

@@ -2,10 +2,11 @@
 // replicated head-end to every tunnel of the domain (one outer packet per remote VTEP), MACs
 // are learned on the tunnel they arrive from, and known unicast then leaves on that tunnel
 // only. Tunnels share a split-horizon group, as a full mesh needs (a frame from one remote is
-// never flooded to the others). Outer packets leave and arrive on pgU through the test
-// underlay (graph/vxlan/vxlan_test_underlay.cc).
+// never flooded to the others). Outer packets leave and arrive on pgU, our underlay interface
+// (the remote VTEPs are static neighbors there).
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as engine from '../../src/engine.js';
+import * as ip from '../../graph/ip/ip.js';
 import * as l2 from '../../graph/l2/bridge.js';
 import * as pg from '../../graph/pg/pg.js';
 import * as vxlan from '../../graph/vxlan/vxlan.js';
@@ -15,8 +16,8 @@ import { innerFrame, vxlanFrame } from './packets.js';
 
 useEngine();
 
-const LOCAL_MAC = '02:00:00:00:01:01';
-const REMOTE_MAC = '02:00:00:00:01:02';
+const LOCAL_MAC = '02:00:00:00:01:01'; // pgU's
+const REMOTE_MAC = '02:00:00:00:01:02'; // the remote VTEPs'
 const LOCAL = '198.18.0.1';
 const REMOTES = ['198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14'];
 const VNI = 5000;
@@ -36,11 +37,11 @@ const txPackets = (name: string) => engine.statsSegment().interfaceCounters(engi
 const outerDst = (f: Buffer) => [...f.subarray(30, 34)].join('.');
 
 beforeAll(() => {
-  for (const n of ['pgIn', 'pgU']) {
-    pg.createPgInterface({ name: n });
-    engine.setInterfaceState(n, { adminUp: true });
-  }
-  vxlan.testUnderlay({ interface: 'pgU', localMac: LOCAL_MAC, remoteMac: REMOTE_MAC });
+  pg.createPgInterface({ name: 'pgIn' });
+  pg.createPgInterface({ name: 'pgU', mac: LOCAL_MAC });
+  for (const n of ['pgIn', 'pgU']) engine.setInterfaceState(n, { adminUp: true });
+  ip.addAddress('pgU', `${LOCAL}/24`, { announce: false });
+  for (const r of REMOTES) ip.addNeighbor({ interface: 'pgU', address: r, mac: REMOTE_MAC });
   l2.createBridgeDomain({ id: 10 });
   l2.addBridgeMember(10, { interface: 'pgIn' });
   REMOTES.forEach((dst, k) => {
