@@ -82,24 +82,13 @@ struct DecapSlot {
   uint32_t tunnel = ~0u;  // index into VxlanTable::tunnels; ~0u: empty
 };
 
-// Test underlay (tests only, until ip4/ip6 local delivery and rewrite exist on this branch's
-// base): encap hands the outer packet to vxlan-test-underlay-out, which adds a fixed Ethernet
-// header and sends it on a pg interface; frames received on that pg interface reach
-// vxlan-test-underlay-in, a minimal stand-in for ip4-local/ip6-local's UDP dispatch.
-struct TestUnderlay {
-  uint32_t if_index = kInvalidIf;  // kInvalidIf: off
-  uint8_t local_mac[6] = {};
-  uint8_t remote_mac[6] = {};
-  uint32_t chain_at = 0;  // > 0: received frames are split into two buffers after this many bytes
-};
-
 struct VxlanTable {
   std::vector<EncapTunnel> tunnels;
   uint32_t tunnel_of_if[kMaxInterfaces];  // ~0u: not a tunnel
   std::vector<DecapSlot> slots;           // open addressing, power-of-two size
   uint32_t mask = 0;
   std::vector<uint32_t> vnis;             // sorted: tells "unknown VNI" from "unknown source"
-  TestUnderlay test;
+  uint32_t test_chain_at = 0;             // vxlan_test_chains.cc (tests only)
 
   VxlanTable() { std::memset(tunnel_of_if, 0xff, sizeof tunnel_of_if); }
   uint32_t find(const TunnelKey& k) const {
@@ -116,7 +105,7 @@ struct VxlanTable {
 extern Published<VxlanTable> g_vxlan;
 
 // Next indices and errors of the encap nodes (both families share the lists).
-enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6, kEncapNextTestUnderlay };
+enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6 };
 enum EncapError : uint8_t { kErrNoTunnel, kErrTooBig, kErrNoHeadroom, kErrNoUnderlay, kErrNoEncapTable };
 constexpr uint32_t kUnresolvedFib = ~0u;  // the encap table does not exist (yet)
 

@@ -75,18 +75,10 @@ export interface TunnelInfo {
   family: 'ip4' | 'ip6';
 }
 
-export interface TestUnderlayOptions {
-  interface: string | number;
-  localMac?: string;
-  remoteMac?: string;
-  /** Split received frames into a chain of two buffers after this many bytes. */
-  chainAt?: number;
-}
-
 interface VxlanRaw {
   vxlanTunnelCreate(spec: Record<string, unknown>): number;
   vxlanTunnels(): TunnelInfo[];
-  vxlanTestUnderlay(o: TestUnderlayOptions | null): void;
+  vxlanTestChains(o: { interface: string | number; chainAt: number } | null): void;
 }
 const raw = () => addon() as unknown as VxlanRaw;
 
@@ -111,9 +103,10 @@ export function deleteTunnel(name: string): void {
 }
 
 /**
- * Tests only: a stand-in underlay over a pg interface (encap output leaves there with a fixed
- * outer Ethernet header; frames received there are decapsulated). null turns it off.
+ * Tests only: frames received on a pg interface are split after `chainAt` bytes into a
+ * two-buffer chain and handed to ip4-input/ip6-input (pg cannot make the chains jumbo packets
+ * arrive as). null turns it off.
  */
-export function testUnderlay(o: TestUnderlayOptions | null): void {
-  native(() => raw().vxlanTestUnderlay(o));
+export function testChains(o: { interface: string | number; chainAt: number } | null): void {
+  native(() => raw().vxlanTestChains(o));
 }

@@ -24,7 +24,9 @@ struct TunnelConfig {
 };
 
 const std::map<uint32_t, TunnelConfig>& tunnels();
-TestUnderlay& test_underlay();
+// Test chains (vxlan_test_chains.cc): the pg interface whose frames are split, and where.
+uint32_t test_chains_interface();
+void set_test_chains(uint32_t if_index, uint32_t chain_at);
 // Builds the workers' table from the registry and publishes it (old one freed after a grace period).
 void publish_tunnels();
 std::string tunnel_json(const TunnelConfig& c);

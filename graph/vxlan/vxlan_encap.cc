@@ -32,23 +32,6 @@ std::string format_encap(const uint8_t* d, uint32_t) {
   return b;
 }
 
-// Ones-complement sum of a whole chain's data from the head's data start, each segment's
-// words aligned as if the chain were one buffer.
-inline uint32_t chain_sum(Worker& w, Buffer* b) {
-  uint64_t s = csum_partial(b->data(), b->length);
-  uint32_t at = b->length;
-  for (Buffer* c = b; c->flags & kBufNextPresent;) {
-    c = w.buffer(c->next_buffer);
-    uint32_t part = csum_partial(c->data(), c->length);
-    // A segment starting at an odd offset has its bytes in the other half of each word.
-    if (at & 1) part = ((part & 0xff) << 8) | (part >> 8);
-    s += part;
-    at += c->length;
-  }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return uint32_t(s);
-}
-
 // IPv4 ID of non-DF outer packets, per worker. A thread_local in a shared object costs a
 // __tls_get_addr call: it is read once per vector and written back after.
 thread_local uint16_t t_ip_id = 0;
@@ -101,7 +84,7 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
   const uint32_t hash = inner_flow_hash(b->data(), b->length);
   const uint16_t sport_be = htons(source_port(hash));
   uint32_t inner_sum = 0;
-  if constexpr (V6) inner_sum = chain_sum(w, b);
+  if constexpr (V6) inner_sum = b->flags & kBufNextPresent ? csum_chain(w.pool(), b, 0, inner) : csum_partial(b->data(), b->length);
   b->advance(-int(kBytes));
   uint8_t* p = b->data();
   std::memcpy(p, et.rewrite, kBytes);
@@ -210,7 +193,7 @@ QUIVER_NODE(vxlan4_encap, {
   .name = "vxlan4-encap",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan4_encap),
-  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "vxlan-test-underlay-out"},
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
 });
@@ -218,7 +201,7 @@ QUIVER_NODE(vxlan6_encap, {
   .name = "vxlan6-encap",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan6_encap),
-  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "vxlan-test-underlay-out"},
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
 });

@@ -1,16 +1,10 @@
-// Test underlay: lets the pg tests drive encap and decap before ip4/ip6 lookup, rewrite and
-// local delivery exist. It is off unless a test turns it on with vxlanTestUnderlay(); nothing
-// in the normal packet path looks at it (encap's per-tunnel next is chosen when the table is
-// published).
-//
-//   encap -> vxlan-test-underlay-out: adds a fixed outer Ethernet header (what ip4-rewrite
-//            would add) and transmits on the chosen pg interface.
-//   pg rx -> ethernet-input -> l2-xconnect -> interface "vxlan-test-underlay" whose tx node
-//            is vxlan-test-underlay-in: a minimal stand-in for ip4-local/ip6-local UDP
-//            dispatch (IPv4/IPv6 without options or extension headers, UDP to 4789 or 8472;
-//            no checksum verification) that hands the VXLAN payload to vxlan4/6-input.
-//            With `chainAt`, it first splits each frame after that many bytes into a chain of
-//            two buffers, so the tests exercise chained (jumbo) packets without a driver.
+// Test chains (tests only): pg cannot make chained buffers, jumbo packets arrive as chains, so
+// the pg tests need a way to feed VXLAN chained packets through the real path. With
+// vxlanTestChains({interface, chainAt}) frames received on that (pg) interface are split after
+// `chainAt` bytes into a chain of two buffers and handed to ip4-input / ip6-input, as
+// ethernet-input would hand them (no MAC check, no VLAN tags). The interface is cross-connected
+// to a loop interface whose tx node is vxlan-test-chains. Off unless a test turns it on;
+// nothing else looks at it.
 #include <stdexcept>
 #include <string>
 
@@ -24,65 +18,9 @@ namespace quiver {
 namespace vxlan {
 namespace {
 
-constexpr const char* kLoopName = "vxlan-test-underlay";
+constexpr const char* kLoopName = "vxlan-test-chains";
 
-enum OutNext : uint16_t { kOutDrop, kOutOutput };
-enum InNext : uint16_t { kInDrop, kIn4, kIn6 };
-
-template <bool Trace>
-uint32_t test_underlay_out(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
-  const VxlanTable* t = g_vxlan.get();
-  uint16_t next[kFrameSize];
-  for (uint32_t i = 0; i < n; ++i) {
-    Buffer* b = w.buffer(bi[i]);
-    if (!t || t->test.if_index == kInvalidIf || b->headroom() < kEthernetHeaderSize) {
-      b->error = node.error_code(0);
-      next[i] = kOutDrop;
-      continue;
-    }
-    const bool v6 = (b->data()[0] >> 4) == 6;
-    b->advance(-int(kEthernetHeaderSize));
-    auto* eth = reinterpret_cast<EthernetHeader*>(b->data());
-    std::memcpy(eth->dst, t->test.remote_mac, 6);
-    std::memcpy(eth->src, t->test.local_mac, 6);
-    eth->type_be = htons(v6 ? kEtherTypeIp6 : kEtherTypeIp4);
-    b->tx_if = t->test.if_index;
-    next[i] = kOutOutput;
-  }
-  w.enqueue_to_nexts(node, bi, next, n);
-  return n;
-}
-
-inline uint16_t classify_in(NodeRuntime& node, Buffer* b) {
-  const uint32_t l2 = b->l3_offset - b->data_offset;  // ethernet-input recorded l3_offset
-  const uint8_t* p = b->at(b->l3_offset);
-  const uint32_t avail = b->length > l2 ? b->length - l2 : 0;
-  uint32_t ip_len;
-  uint16_t next;
-  if (b->ethertype == kEtherTypeIp4 && avail >= 20 && p[0] == 0x45 && p[9] == kIpProtoUdp) {
-    ip_len = 20;
-    next = kIn4;
-  } else if (b->ethertype == kEtherTypeIp6 && avail >= 40 && (p[0] >> 4) == 6 && p[6] == kIpProtoUdp) {
-    ip_len = 40;
-    next = kIn6;
-  } else {
-    b->error = node.error_code(0);
-    return kInDrop;
-  }
-  if (avail < ip_len + sizeof(UdpHeader)) {
-    b->error = node.error_code(0);
-    return kInDrop;
-  }
-  const auto* udp = reinterpret_cast<const UdpHeader*>(p + ip_len);
-  const uint16_t port = ntohs(udp->dst_port_be);
-  if (port != kPortIana && port != kPortLinux) {
-    b->error = node.error_code(0);
-    return kInDrop;
-  }
-  b->l4_offset = uint16_t(b->l3_offset + ip_len);
-  b->advance(int(l2 + ip_len + sizeof(UdpHeader)));
-  return next;
-}
+enum Next : uint16_t { kNextDrop, kNextIp4, kNextIp6 };
 
 // Moves everything after `at` bytes into a new buffer chained behind b.
 void split(Worker& w, Buffer* b, uint32_t at) {
@@ -99,79 +37,76 @@ void split(Worker& w, Buffer* b, uint32_t at) {
 }
 
 template <bool Trace>
-uint32_t test_underlay_in(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+uint32_t test_chains(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
   const VxlanTable* t = g_vxlan.get();
-  const uint32_t chain_at = t ? t->test.chain_at : 0;
+  const uint32_t chain_at = t ? t->test_chain_at : 0;
   uint16_t next[kFrameSize];
   for (uint32_t i = 0; i < n; ++i) {
-    split(w, w.buffer(bi[i]), chain_at);
-    next[i] = classify_in(node, w.buffer(bi[i]));
+    Buffer* b = w.buffer(bi[i]);
+    split(w, b, chain_at);
+    const uint16_t type = b->ethertype;
+    if (b->n_vlan_tags || (type != kEtherTypeIp4 && type != kEtherTypeIp6) || b->length <= kEthernetHeaderSize) {
+      b->error = node.error_code(0);
+      next[i] = kNextDrop;
+      continue;
+    }
+    b->l2_offset = b->data_offset;
+    b->l3_offset = uint16_t(b->data_offset + kEthernetHeaderSize);
+    b->advance(kEthernetHeaderSize);
+    next[i] = type == kEtherTypeIp4 ? kNextIp4 : kNextIp6;
   }
   w.enqueue_to_nexts(node, bi, next, n);
   return n;
 }
 
-QUIVER_NODE(test_underlay_out, {
-  .name = "vxlan-test-underlay-out",
+QUIVER_NODE(test_chains, {
+  .name = "vxlan-test-chains",
   .type = NodeType::Internal,
-  QUIVER_DISPATCH(test_underlay_out),
-  .next_nodes = {"error-drop", "interface-output"},
-  .errors = {{"off", "test underlay is off", Severity::Error}},
+  QUIVER_DISPATCH(test_chains),
+  .next_nodes = {"error-drop", "ip4-input", "ip6-input"},
+  .errors = {{"not-ip", "not an untagged IPv4/IPv6 frame", Severity::Error}},
 });
-QUIVER_NODE(test_underlay_in, {
-  .name = "vxlan-test-underlay-in",
-  .type = NodeType::Internal,
-  QUIVER_DISPATCH(test_underlay_in),
-  .next_nodes = {"error-drop", "vxlan4-input", "vxlan6-input"},
-  .errors = {{"not-vxlan", "not IPv4/IPv6 UDP to a VXLAN port", Severity::Error}},
-});
-QUIVER_ARC(test_underlay_in, "interface-output", "vxlan-test-underlay-in");
+QUIVER_ARC(test_chains, "interface-output", "vxlan-test-chains");
 
 class LoopOps : public InterfaceOps {
  public:
-  const char* driver() const override { return "vxlan-test-underlay"; }
+  const char* driver() const override { return "vxlan-test-chains"; }
   void destroy(Interface&) override {}
 };
 
 void test_off(Engine& e) {
-  TestUnderlay& t = test_underlay();
-  if (t.if_index == kInvalidIf) return;
-  const uint32_t pg = t.if_index;
-  t = TestUnderlay();
+  const uint32_t pg = test_chains_interface();
+  if (pg == kInvalidIf) return;
+  set_test_chains(kInvalidIf, 0);
   if (e.interface(pg)) e.update_runtime(pg, [](IfRuntime& r) {
       r.mode = IfMode::L3;
       r.xconnect_peer = kInvalidIf;
     });
   if (Interface* loop = e.find_interface(kLoopName)) e.delete_interface(loop->index);
-  publish_tunnels();
 }
 
 }  // namespace
 
-// vxlanTestUnderlay({interface, localMac, remoteMac, chainAt}) turns the test underlay on over a pg
-// interface; vxlanTestUnderlay(null) turns it off.
-QUIVER_NAPI(vxlanTestUnderlay) {
+// vxlanTestChains({interface, chainAt}) turns test chains on for a pg interface;
+// vxlanTestChains(null) turns them off.
+QUIVER_NAPI(vxlanTestChains) {
   Engine& e = Engine::get();
   if (!e.running()) throw std::runtime_error("engine: not running");
   test_off(e);
   if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) return info.Env().Undefined();
-  Napi::Object o = arg_object(info, 0, "underlay");
+  Napi::Object o = arg_object(info, 0, "options");
   Interface& pg = interface_arg(o.Get("interface"), "interface");
-  TestUnderlay t;
-  t.if_index = pg.index;
-  parse_mac(opt_string(o, "localMac", "02:00:00:00:00:01"), t.local_mac, "localMac");
-  parse_mac(opt_string(o, "remoteMac", "02:00:00:00:00:02"), t.remote_mac, "remoteMac");
-  t.chain_at = opt_u32(o, "chainAt", 0);
+  const uint32_t chain_at = opt_u32(o, "chainAt", 0);
+  if (chain_at < 64) throw std::runtime_error("chainAt: must be at least 64 (the headers stay in the head buffer)");
   const uint8_t loop_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
-  Interface& loop = e.create_interface(kLoopName, "vxlan-test-underlay-in", std::make_unique<LoopOps>(), loop_mac, 9000);
+  Interface& loop = e.create_interface(kLoopName, "vxlan-test-chains", std::make_unique<LoopOps>(), loop_mac, 9000);
   e.set_admin(loop, true);
   e.set_link(loop, true);
   e.update_runtime(pg.index, [&](IfRuntime& r) {
     r.mode = IfMode::XConnect;
     r.xconnect_peer = loop.index;
   });
-  test_underlay() = t;
-  publish_tunnels();
+  set_test_chains(pg.index, chain_at);
   return info.Env().Undefined();
 }
 

@@ -27,7 +27,8 @@ Published<VxlanTable> g_vxlan;
 namespace {
 
 std::map<uint32_t, TunnelConfig> g_tunnels;  // by interface index; under the control lock
-TestUnderlay g_test;
+uint32_t g_test_if = kInvalidIf;  // test chains
+uint32_t g_test_chain_at = 0;
 
 std::string addr_str(const TunnelConfig& c, const uint8_t* a) {
   char s[INET6_ADDRSTRLEN];
@@ -79,10 +80,9 @@ void build_template(const TunnelConfig& c, EncapTunnel& et) {
   }
 }
 
-// The next an encap node sends a tunnel's packets to: the underlay lookup of its family, the
-// test underlay when that is on, error-drop when the lookup is not compiled in.
+// The next an encap node sends a tunnel's packets to: the underlay lookup of its family,
+// error-drop when the lookup is not compiled in.
 uint16_t underlay_next(Engine& e, bool is_ip6) {
-  if (g_test.if_index != kInvalidIf) return kEncapNextTestUnderlay;
   const NodeInfo* n = e.graph().find(is_ip6 ? "vxlan6-encap" : "vxlan4-encap");
   const uint16_t next = is_ip6 ? kEncapNextIp6 : kEncapNextIp4;
   return n && n->next_resolved[next] ? next : uint16_t(kEncapNextDrop);
@@ -141,7 +141,7 @@ std::string tunnel_json(const TunnelConfig& c) {
 void publish_tunnels() {
   Engine& e = Engine::get();
   auto* t = new VxlanTable();
-  t->test = g_test;
+  t->test_chain_at = g_test_chain_at;
   size_t slots = 16;
   while (slots < g_tunnels.size() * 2) slots <<= 1;
   t->slots.assign(slots, DecapSlot{});
@@ -153,7 +153,7 @@ void publish_tunnels() {
     build_template(c, et);
     et.next = underlay_next(e, c.is_ip6);
     et.drop_error = kErrNoUnderlay;
-    if (c.encap_fib == kUnresolvedFib && et.next != kEncapNextTestUnderlay) {
+    if (c.encap_fib == kUnresolvedFib && et.next != kEncapNextDrop) {
       et.next = kEncapNextDrop;
       et.drop_error = kErrNoEncapTable;
     }
@@ -185,24 +185,32 @@ void refresh_encap_table(uint32_t if_index) {
   it->second.encap_fib = fib;
   publish_tunnels();
 }
-TestUnderlay& test_underlay() { return g_test; }
+uint32_t test_chains_interface() { return g_test_if; }
+void set_test_chains(uint32_t if_index, uint32_t chain_at) {
+  g_test_if = if_index;
+  g_test_chain_at = chain_at;
+  publish_tunnels();
+}
 
 namespace {
 
 void on_start(Engine&) {
   g_tunnels.clear();
-  g_test = TestUnderlay();
+  g_test_if = kInvalidIf;
+  g_test_chain_at = 0;
   publish_tunnels();
 }
 void on_stop(Engine&) {
   g_tunnels.clear();
-  g_test = TestUnderlay();
+  g_test_if = kInvalidIf;
+  g_test_chain_at = 0;
   g_vxlan.reset_unsafe();
 }
 void on_interface_delete(Engine&, uint32_t if_index) {
   bool changed = g_tunnels.erase(if_index) > 0;
-  if (g_test.if_index == if_index) {
-    g_test = TestUnderlay();
+  if (g_test_if == if_index) {
+    g_test_if = kInvalidIf;
+    g_test_chain_at = 0;
     changed = true;
   }
   if (changed) publish_tunnels();

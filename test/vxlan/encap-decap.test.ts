@@ -1,8 +1,8 @@
 // VXLAN encap and decap over pg, byte for byte against independently built packets: inner
 // frames enter on pgIn, cross-connected to the tunnel; outer packets go through the real
 // underlay (ip4/ip6-lookup and -rewrite out of pgU; ip4/ip6-input and -local into decap).
-// Chained packets need the test underlay (graph/vxlan/vxlan_test_underlay.cc): pg cannot make
-// chains, the test underlay splits received frames.
+// Chained packets: pg cannot make chains, test chains (graph/vxlan/vxlan_test_chains.cc) split
+// received frames before ip4-input/ip6-input.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as engine from '../../src/engine.js';
 import * as ip from '../../graph/ip/ip.js';
@@ -270,30 +270,61 @@ describe('vxlan tunnel API', () => {
   });
 });
 
-describe('chained buffers (jumbo packets arrive as chains; the test underlay makes them)', () => {
-  afterEach(() => vxlan.testUnderlay(null));
+describe('chained buffers (jumbo packets arrive as chains; test chains make them from pg frames)', () => {
+  afterEach(() => vxlan.testChains(null));
 
-  it('decapsulates a chained outer packet and encapsulates a chained inner frame, IPv6 checksum across segments', async () => {
+  it('decap of chained outer packets through ip4/ip6-local, encap of chained inner frames (checksums across segments)', async () => {
     tunnel({ name: 'in4', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
-    tunnel({ name: 'out6', src: '2001:db8::1', dst: '2001:db8::2', vni: 2, mtu: 8000 });
+    tunnel({ name: 'in6', src: '2001:db8::1', dst: '2001:db8::2', vni: 3 });
+    tunnel({ name: 'out6', src: '2001:db8::1', dst: '2001:db8::3', vni: 2, mtu: 8000 });
+    tunnel({ name: 'out4', src: '198.18.0.1', dst: '198.18.0.3', vni: 4, mtu: 8000, df: true });
     xconnect('in4', 'out6');
+    xconnect('in6', 'out4');
     const inners = [innerFrame({ size: 1400 }), innerFrame({ size: 1401, sport: 77 })];
-    // Split after 100 and 101 bytes: the inner frame's second segment starts at an even and
-    // at an odd offset (100 - 50 and 101 - 50 inner bytes in the head buffer).
+    const udpErrors = errorCount('ip4-local', 'udp-checksum') + errorCount('ip6-local', 'udp-checksum');
+    // Split after 100 and 101 bytes: the inner frame's second segment starts at an even and at
+    // an odd offset. Outer IPv4 carries a UDP checksum here, so ip4-local verifies it over
+    // the chain, as ip6-local always does.
     for (const chainAt of [100, 101]) {
-      vxlan.testUnderlay({ interface: 'pgU', localMac: LOCAL_MAC, remoteMac: REMOTE_MAC, chainAt });
+      vxlan.testChains({ interface: 'pgU', chainAt });
       pg.capture('pgU', 10);
-      await send('pgU', inners.map((f) => vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50001, vni: 1 }, f)));
+      const outer = { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, sport: 50001 };
+      await send('pgU', [
+        ...inners.map((f) => vxlanFrame({ ...outer, src: '198.18.0.2', dst: '198.18.0.1', vni: 1, v4Checksum: true }, f)),
+        ...inners.map((f) => vxlanFrame({ ...outer, src: '2001:db8::2', dst: '2001:db8::1', vni: 3 }, f)),
+      ]);
       const out = pg.captured('pgU');
-      expect(out, `chainAt ${chainAt}`).toHaveLength(2);
-      out.forEach((p, k) => {
-        const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '2001:db8::1', dst: '2001:db8::2', sport: p.readUInt16BE(54), vni: 2 }, inners[k]!);
-        expect(p.toString('hex'), `chainAt ${chainAt} frame ${k}`).toBe(expected.toString('hex'));
+      expect(out, `chainAt ${chainAt}`).toHaveLength(4);
+      const sent = { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC };
+      out.slice(0, 2).forEach((p, k) => {
+        const expected = vxlanFrame({ ...sent, src: '2001:db8::1', dst: '2001:db8::3', sport: p.readUInt16BE(54), vni: 2 }, inners[k]!);
+        expect(p.toString('hex'), `chainAt ${chainAt} IPv6 frame ${k}`).toBe(expected.toString('hex'));
+      });
+      out.slice(2).forEach((p, k) => {
+        const expected = vxlanFrame({ ...sent, src: '198.18.0.1', dst: '198.18.0.3', sport: p.readUInt16BE(34), vni: 4, df: true }, inners[k]!);
+        expect(p.toString('hex'), `chainAt ${chainAt} IPv4 frame ${k}`).toBe(expected.toString('hex'));
       });
     }
+    expect(errorCount('ip4-local', 'udp-checksum') + errorCount('ip6-local', 'udp-checksum')).toBe(udpErrors);
     const bytes = BigInt(2 * (1400 + 1401));
     expect(counters('in4').rxBytes).toBe(bytes);
     expect(counters('out6').txBytes).toBe(bytes);
+    expect(counters('in6').rxBytes).toBe(bytes);
+    expect(counters('out4').txBytes).toBe(bytes);
+    expectNoLeak();
+  });
+
+  it('a chained outer packet with a wrong UDP checksum is dropped by ip4-local', async () => {
+    tunnel({ name: 'in4', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
+    xconnect('in4', 'pgOut');
+    vxlan.testChains({ interface: 'pgU', chainAt: 101 });
+    pg.capture('pgOut', 10);
+    const bad = vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50001, vni: 1, v4Checksum: true }, innerFrame({ size: 600 }));
+    bad[bad.length - 1] ^= 0x40; // in the second segment
+    const before = errorCount('ip4-local', 'udp-checksum');
+    await send('pgU', [bad]);
+    expect(errorCount('ip4-local', 'udp-checksum') - before).toBe(1n);
+    expect(pg.captured('pgOut')).toHaveLength(0);
     expectNoLeak();
   });
 });

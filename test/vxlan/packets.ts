@@ -43,6 +43,8 @@ export interface OuterOpts {
   flags?: number;
   /** IPv6: a UDP checksum of 0 instead of the computed one. */
   zeroChecksum?: boolean;
+  /** IPv4: compute the (optional) UDP checksum instead of sending 0. */
+  v4Checksum?: boolean;
 }
 
 /** Outer IP/UDP/VXLAN + inner frame (no outer Ethernet). */
@@ -53,6 +55,15 @@ export function vxlanIp(o: OuterOpts, inner: Buffer): Buffer {
   udp.writeUInt16BE(o.dport ?? 4789, 2);
   udp.writeUInt16BE(8 + payload.length, 4);
   if (isIPv4(o.src)) {
+    if (o.v4Checksum) {
+      const pseudo = Buffer.alloc(12);
+      ip4(o.src).copy(pseudo, 0);
+      ip4(o.dst).copy(pseudo, 4);
+      pseudo[9] = 17;
+      pseudo.writeUInt16BE(8 + payload.length, 10);
+      const c = ~fold(sum16(payload, sum16(udp, sum16(pseudo)))) & 0xffff;
+      udp.writeUInt16BE(c === 0 ? 0xffff : c, 6);
+    }
     const ip = Buffer.alloc(20);
     ip[0] = 0x45;
     ip.writeUInt16BE(20 + 8 + payload.length, 2);
