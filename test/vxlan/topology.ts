@@ -85,7 +85,23 @@ export class Topology {
     this.destroyed = true;
     live.delete(this);
     killChildren(this.namespaces);
-    for (const ns of this.namespaces) if (namespaceExists(ns)) ip(['netns', 'del', ns]);
-    for (const l of this.rootLinks) if (linkExists(l)) ip(['link', 'del', l]);
+    const errors: string[] = [];
+    for (const ns of this.namespaces) {
+      try {
+        if (namespaceExists(ns)) ip(['netns', 'del', ns]);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    // Deleting a namespace takes its veth pairs along, asynchronously: delete the root ends
+    // ourselves unless that already happened meanwhile.
+    for (const l of this.rootLinks) {
+      try {
+        if (linkExists(l)) ip(['link', 'del', l]);
+      } catch (e) {
+        if (linkExists(l)) errors.push((e as Error).message);
+      }
+    }
+    if (errors.length) throw new Error(`topology ${this.id}: cleanup incomplete: ${errors.join('; ')}`);
   }
 }
