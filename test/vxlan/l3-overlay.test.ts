@@ -100,4 +100,27 @@ describe('L3 overlay: a route via the tunnel', () => {
     expect(c.rxPackets).toBe(2n); // the ARP reply and this packet
     expectNoLeak();
   });
+
+  it('a tunnel bound to a VRF routes what it decapsulates in that table', async () => {
+    // Same VTEPs, another VNI; its inner traffic lives in table 20, where 198.18.80.0/24 is
+    // routed to the host (table 0 has no route there).
+    vxlan.createTunnel({ name: 'vxv', src: '198.18.0.1', dst: '198.18.0.2', vni: VNI + 1, mac: '02:00:00:00:0a:11' });
+    engine.setInterfaceState('vxv', { adminUp: true });
+    ip.addTable({ id: 20 });
+    try {
+      ip.setInterfaceTable('vxv', 20);
+      ip.addAddress('vxv', '198.18.51.1/24', { announce: false });
+      ip.addRoute({ table: 20, prefix: '198.18.80.0/24', paths: [{ via: '198.18.70.9', interface: 'pgHost' }] });
+      const packet = udp4({ src: '198.18.61.5', dst: '198.18.80.3', sport: 7001, dport: 7000 });
+      pg.capture('pgHost', 10);
+      const inner = ethernet({ dst: '02:00:00:00:0a:11', src: PEER_MAC }, packet);
+      await send('pgU', [vxlanFrame({ dstMac: U_MAC, srcMac: VTEP_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 51001, vni: VNI + 1 }, inner)]);
+      expect(pg.captured('pgHost').map((f) => f.toString('hex'))).toEqual([ethernet({ dst: HOST_MAC, src: HOST_IF_MAC }, decTtl(packet)).toString('hex')]);
+      expectNoLeak();
+    } finally {
+      vxlan.deleteTunnel('vxv');
+      ip.deleteRoute({ table: 20, prefix: '198.18.80.0/24' });
+      ip.deleteTable(20);
+    }
+  });
 });
