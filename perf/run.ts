@@ -12,8 +12,9 @@ import { l2bd } from './scenarios/l2bd.js';
 import { l2xc } from './scenarios/l2xc.js';
 import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
+import { vxlanScenario } from './scenarios/vxlan.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario, vxlanScenario];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <nmmintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -12,6 +13,7 @@
 #include "../../native/headers/checksum.h"
 #include "../../native/headers/ethernet.h"
 #include "../../native/headers/ip.h"
+#include "../../native/pool.h"
 
 namespace quiver {
 
@@ -97,6 +99,25 @@ inline uint32_t ip6_pseudo_sum(const Ip6Header* ip, uint32_t upper_length, uint8
 inline uint16_t ip6_upper_checksum(const Ip6Header* ip, const void* upper, uint32_t len, uint8_t next_header) {
   return csum_fold(csum_partial(upper, len, ip6_pseudo_sum(ip, len, next_header)));
 }
+// Ones-complement sum (folded, not inverted) of `len` bytes of a buffer chain, starting
+// `offset` bytes into the head's data; each segment's bytes count as if the chain were one
+// buffer (a segment starting at an odd position has its bytes in the other half of each word).
+inline uint32_t csum_chain(const BufferPool& pool, Buffer* b, uint32_t offset, uint32_t len, uint32_t sum = 0) {
+  uint64_t s = sum;
+  uint32_t at = 0;  // bytes summed so far
+  for (Buffer* c = b;; c = pool.buffer(c->next_buffer)) {
+    const uint32_t take = std::min<uint32_t>(c->length - offset, len - at);
+    uint32_t part = csum_partial(c->data() + offset, take);
+    if (at & 1) part = ((part & 0xff) << 8) | (part >> 8);
+    s += part;
+    at += take;
+    offset = 0;
+    if (at == len || !(c->flags & kBufNextPresent)) break;
+  }
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return uint32_t(s);
+}
+
 inline uint32_t ip4_pseudo_sum(const Ip4Header* ip, uint32_t upper_length) {
   uint32_t s = csum_partial(&ip->src, 8);
   s += htons(uint16_t(upper_length)) + htons(ip->protocol);

@@ -53,7 +53,10 @@ inline uint32_t local(Worker& w, NodeRuntime& node, const IfL3Table* ifs, Buffer
     b->error = node.error_code(kErrFragment);
     return kNextDrop;
   }
-  if (__builtin_expect(len > b->length, 0)) {
+  // A chain (a jumbo packet) is only taken as UDP to a registered port (VXLAN over a jumbo
+  // underlay), its IP and UDP headers in the head buffer.
+  const bool chained = len > b->length;
+  if (__builtin_expect(chained && (ip->protocol != kIpProtoUdp || b->length < ihl + 8), 0)) {
     b->error = node.error_code(kErrChained);
     return kNextDrop;
   }
@@ -103,11 +106,16 @@ inline uint32_t local(Worker& w, NodeRuntime& node, const IfL3Table* ifs, Buffer
       return kNextDrop;
     }
     if (udp->checksum && !(b->flags & kBufL4ChecksumOk) &&
-        csum_fold(csum_partial(udp, ulen, ip4_pseudo_sum(ip, ulen))) != 0) {
+        csum_fold(chained ? csum_chain(w.pool(), b, ihl, ulen, ip4_pseudo_sum(ip, ulen))
+                          : csum_partial(udp, ulen, ip4_pseudo_sum(ip, ulen))) != 0) {
       b->error = node.error_code(kErrUdpChecksum);
       return kNextDrop;
     }
     const uint16_t next = g_udp_next4[ntohs(udp->dst_port_be)];
+    if (__builtin_expect(chained && !next, 0)) {
+      b->error = node.error_code(kErrChained);
+      return kNextDrop;
+    }
     if (next) {
       b->l3_offset = b->data_offset;
       b->l4_offset = uint16_t(b->data_offset + ihl);
@@ -172,7 +180,7 @@ QUIVER_NODE(ip4_local, {
              {"udp-no-listener", "no node for this UDP port: ICMP port unreachable", Severity::Info},
              {"unknown-protocol", "protocol not handled locally: ICMP protocol unreachable", Severity::Info},
              {"echo-reply-unexpected", "echo reply no ping waits for", Severity::Info},
-             {"chained", "spans several buffers (not handled locally)", Severity::Error}},
+             {"chained", "spans several buffers (only UDP to a registered port is taken)", Severity::Error}},
   .format_trace = format_trace,
 });
 

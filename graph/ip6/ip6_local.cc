@@ -186,7 +186,10 @@ uint32_t local(Worker& w, NodeRuntime& node, const IfL3Table* ifs, const Interfa
   auto* ip = reinterpret_cast<Ip6Header*>(b->data());
   uint8_t* d = b->data();
   const uint32_t len = sizeof(Ip6Header) + ntohs(ip->payload_length_be);
-  if (__builtin_expect(len > b->length, 0)) {
+  // A chain (a jumbo packet) is only taken as UDP to a registered port (VXLAN over a jumbo
+  // underlay), without extension headers, its IP and UDP headers in the head buffer.
+  const bool chained = len > b->length;
+  if (__builtin_expect(chained && (ip->next_header != kIpProtoUdp || b->length < sizeof(Ip6Header) + 8), 0)) {
     b->error = node.error_code(kErrChained);
     return kNextDrop;
   }
@@ -266,11 +269,17 @@ uint32_t local(Worker& w, NodeRuntime& node, const IfL3Table* ifs, const Interfa
       return kNextDrop;
     }
     if (!(b->flags & kBufL4ChecksumOk) &&
-        (udp->checksum == 0 || csum_fold(csum_partial(udp, ul, ip6_pseudo_sum(ip, ul, kIpProtoUdp))) != 0)) {
+        (udp->checksum == 0 ||
+         csum_fold(chained ? csum_chain(w.pool(), b, off, ul, ip6_pseudo_sum(ip, ul, kIpProtoUdp))
+                           : csum_partial(udp, ul, ip6_pseudo_sum(ip, ul, kIpProtoUdp))) != 0)) {
       b->error = node.error_code(kErrUdpChecksum);
       return kNextDrop;
     }
     const uint16_t next = g_udp_next6[ntohs(udp->dst_port_be)];
+    if (__builtin_expect(chained && !next, 0)) {
+      b->error = node.error_code(kErrChained);
+      return kNextDrop;
+    }
     if (next) {
       b->l3_offset = b->data_offset;
       b->l4_offset = uint16_t(b->data_offset + off);
@@ -344,7 +353,7 @@ QUIVER_NODE(ip6_local, {
              {"unknown-protocol", "next header not handled locally: ICMPv6 parameter problem", Severity::Info},
              {"not-joined", "multicast group the interface is not in", Severity::Info},
              {"not-ours", "link-local address is not this interface's", Severity::Info},
-             {"chained", "spans several buffers (not handled locally)", Severity::Error},
+             {"chained", "spans several buffers (only UDP to a registered port is taken)", Severity::Error},
              {"learn-queue-full", "neighbor learn queue full", Severity::Error},
              {"own-packet", "a packet the dataplane originated came back to it", Severity::Info},
              {"no-source-address", "no address to answer from", Severity::Error}},

@@ -97,4 +97,20 @@ describe('benchmark smoke', () => {
     expect(r.build10k.nativeMs).toBeGreaterThan(0);
     expect(r.build10k.endToEndMs).toBeGreaterThanOrEqual(r.build10k.nativeMs);
   });
+
+  it('vxlan runs encap/decap over pg beside the bridge and over veth beside the kernel VTEP, and reports Mpps, clocks and ratios', () => {
+    const r = smoke('vxlan');
+    expect((r.bridge as { mppsMedian: number }).mppsMedian).toBeGreaterThan(0);
+    for (const c of ['ip4 encap', 'ip4 decap', 'ip6 encap', 'ip6 decap']) {
+      const row = r[c] as { mppsMedian: number; nodeClocks: number; clocksPerPacket: Record<string, number> };
+      expect(row.mppsMedian, c).toBeGreaterThan(0);
+      expect(row.nodeClocks, c).toBeGreaterThan(0);
+    }
+    for (const f of ['ip4 added', 'ip6 added']) expect((r[f] as { vxlanNodesClocks: number }).vxlanNodesClocks, f).toBeGreaterThan(0);
+    for (const d of ['veth decap', 'veth encap']) {
+      const row = r[d] as { quiverMpps: number; kernelMpps: number; ratio: number };
+      expect(row.quiverMpps, d).toBeGreaterThan(0);
+      expect(row.kernelMpps, d).toBeGreaterThan(0);
+    }
+  });
 });

@@ -1,0 +1,213 @@
+// vxlan4-encap / vxlan6-encap: the tx nodes of VXLAN tunnel interfaces. A frame sent on a
+// tunnel (bridged to it, routed via it) gets the tunnel's precomputed IP/UDP/VXLAN header
+// written into its headroom — the payload is never copied — with the per-packet fields filled
+// in: lengths, the UDP source port from the inner flow hash, the IPv4 checksum updated
+// incrementally from the template's, the IPv6 UDP checksum computed (mandatory over IPv6).
+// The outer packet then goes to the underlay lookup in the tunnel's encap table.
+#include <cstdio>
+#include <string>
+
+#include "../../native/engine.h"
+#include "../../native/worker.h"
+#include "vxlan.h"
+#include "vxlan_underlay.h"
+
+namespace quiver {
+namespace vxlan {
+namespace {
+
+struct EncapTrace {
+  uint32_t tunnel_if;
+  uint32_t vni;
+  uint16_t src_port;
+  uint16_t inner_length;
+  uint16_t next;
+  uint8_t is_ip6;
+};
+std::string format_encap(const uint8_t* d, uint32_t) {
+  const auto* t = reinterpret_cast<const EncapTrace*>(d);
+  char b[160];
+  snprintf(b, sizeof b, "vxlan%c tunnel %u vni %u udp src port %u inner %u bytes next %u", t->is_ip6 ? '6' : '4',
+           t->tunnel_if, t->vni, t->src_port, t->inner_length, t->next);
+  return b;
+}
+
+// IPv4 ID of non-DF outer packets, per worker. A thread_local in a shared object costs a
+// __tls_get_addr call: it is read once per vector and written back after.
+thread_local uint16_t t_ip_id = 0;
+
+// The tunnel of the current run of packets (frames of one tunnel mostly arrive together) and
+// its counters, kept in registers and written once per run.
+struct TxRun {
+  uint32_t if_index = kInvalidIf;
+  const EncapTunnel* tunnel = nullptr;  // null: not a tunnel (deleted in flight)
+  uint32_t max_inner = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  void flush(Worker& w) {
+    if (packets) w.count_tx(if_index, packets, bytes);
+    packets = bytes = 0;
+  }
+};
+
+__attribute__((noinline)) void switch_tunnel(Worker& w, const VxlanTable& t, const InterfaceTable& it, TxRun& run,
+                                             uint32_t tx_if) {
+  run.flush(w);
+  run.if_index = tx_if;
+  const uint32_t ti = t.tunnel_of_if[tx_if];
+  run.tunnel = ti == ~0u ? nullptr : &t.tunnels[ti];
+  // The tunnel's MTU is the inner L3 MTU; allow the Ethernet header and one VLAN tag (as
+  // Linux's is_skb_forwardable does).
+  run.max_inner = uint32_t(it.entry[tx_if].mtu) + kEthernetHeaderSize + kVlanTagSize;
+}
+
+template <bool V6>
+inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it, Buffer* b,
+                          uint32_t* inner_len, uint16_t& ip_id, TxRun& run) {
+  if (__builtin_expect(b->tx_if != run.if_index, 0)) switch_tunnel(w, t, it, run, b->tx_if);
+  if (__builtin_expect(!run.tunnel, 0)) {
+    b->error = node.error_code(kErrNoTunnel);
+    return kEncapNextDrop;
+  }
+  const EncapTunnel& et = *run.tunnel;
+  const uint32_t inner = b->total_length();
+  *inner_len = inner;
+  if (__builtin_expect(inner > run.max_inner, 0)) {
+    b->error = node.error_code(kErrTooBig);
+    return kEncapNextDrop;
+  }
+  constexpr uint32_t kBytes = V6 ? kEncap6Bytes : kEncap4Bytes;
+  if (__builtin_expect(b->headroom() < kBytes, 0)) {
+    b->error = node.error_code(kErrNoHeadroom);
+    return kEncapNextDrop;
+  }
+  const uint32_t hash = inner_flow_hash(b->data(), b->length);
+  const uint16_t sport_be = htons(source_port(hash));
+  uint32_t inner_sum = 0;
+  if constexpr (V6) inner_sum = b->flags & kBufNextPresent ? csum_chain(w.pool(), b, 0, inner) : csum_partial(b->data(), b->length);
+  b->advance(-int(kBytes));
+  uint8_t* p = b->data();
+  std::memcpy(p, et.rewrite, kBytes);
+  if constexpr (V6) {
+    auto* ip = reinterpret_cast<Ip6Header*>(p);
+    auto* udp = reinterpret_cast<UdpHeader*>(p + sizeof(Ip6Header));
+    const uint16_t udp_len_be = htons(uint16_t(inner + sizeof(UdpHeader) + sizeof(VxlanHeader)));
+    ip->payload_length_be = udp_len_be;
+    udp->length_be = udp_len_be;
+    udp->src_port_be = sport_be;
+    // Template sum + UDP length (pseudo header and UDP header) + source port + inner frame.
+    uint64_t s = uint64_t(et.v6_sum) + udp_len_be + udp_len_be + sport_be + inner_sum;
+    const uint16_t c = csum_fold(uint32_t((s & 0xffffffff) + (s >> 32)));
+    udp->checksum = c ? c : 0xffff;  // 0 means "no checksum", forbidden over IPv6
+  } else {
+    auto* ip = reinterpret_cast<Ip4Header*>(p);
+    auto* udp = reinterpret_cast<UdpHeader*>(p + sizeof(Ip4Header));
+    const uint16_t total_be = htons(uint16_t(inner + kEncap4Bytes));
+    ip->total_length_be = total_be;
+    // The template's checksum was computed with length and ID zero: add the new words.
+    uint32_t s = uint16_t(~et.ip4_checksum) + uint32_t(total_be);
+    if (!et.df) {
+      const uint16_t id_be = htons(ip_id++);
+      ip->id_be = id_be;
+      s += id_be;
+    }
+    ip->checksum = csum_fold(s);
+    udp->src_port_be = sport_be;
+    udp->length_be = htons(uint16_t(inner + sizeof(UdpHeader) + sizeof(VxlanHeader)));
+  }
+  b->flow_hash = hash;
+  run.packets++;
+  run.bytes += inner;
+  underlay_handoff(b, et);
+  if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(et.drop_error);
+  return et.next;
+}
+
+template <bool V6, bool Trace>
+uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  const VxlanTable* t = g_vxlan.get();
+  const InterfaceTable& it = w.interfaces();
+  Buffer* b[kFrameSize];
+  uint16_t next[kFrameSize];
+  uint32_t inner[kFrameSize];
+  w.buffers(bi, b, n);
+  if (__builtin_expect(!t, 0)) {
+    for (uint32_t i = 0; i < n; ++i) {
+      b[i]->error = node.error_code(kErrNoTunnel);
+      next[i] = kEncapNextDrop;
+    }
+    w.enqueue(node, kEncapNextDrop, bi, n);
+    return n;
+  }
+  uint16_t ip_id = t_ip_id;
+  TxRun run;
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 4) {
+    for (uint32_t k = 4; k < 8; ++k) {
+      __builtin_prefetch(b[i + k]);
+      __builtin_prefetch(b[i + k]->data());
+      // The header lands in the line before the data: prefetch it for writing.
+      __builtin_prefetch(b[i + k]->data() - 64, 1);
+    }
+    next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id, run);
+    next[i + 1] = encap_one<V6>(w, node, *t, it, b[i + 1], &inner[i + 1], ip_id, run);
+    next[i + 2] = encap_one<V6>(w, node, *t, it, b[i + 2], &inner[i + 2], ip_id, run);
+    next[i + 3] = encap_one<V6>(w, node, *t, it, b[i + 3], &inner[i + 3], ip_id, run);
+  }
+  for (; i < n; ++i) next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id, run);
+  t_ip_id = ip_id;
+  run.flush(w);
+  if constexpr (Trace) {
+    for (i = 0; i < n; ++i) {
+      if (!(b[i]->flags & kBufTraced)) continue;
+      const uint32_t ti = b[i]->tx_if < kMaxInterfaces ? t->tunnel_of_if[b[i]->tx_if] : ~0u;
+      const uint8_t* udp = b[i]->data() + (V6 ? sizeof(Ip6Header) : sizeof(Ip4Header));
+      EncapTrace tr{b[i]->tx_if, ti == ~0u ? 0 : t->tunnels[ti].vni,
+                    next[i] == kEncapNextDrop ? uint16_t(0) : uint16_t(udp[0] << 8 | udp[1]), uint16_t(inner[i]), next[i],
+                    V6};
+      w.trace(node, b[i], &tr, sizeof tr);
+    }
+  }
+  w.enqueue_to_nexts(node, bi, next, n);
+  return n;
+}
+
+template <bool Trace>
+uint32_t vxlan4_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  return vxlan_encap<false, Trace>(w, node, bi, n);
+}
+template <bool Trace>
+uint32_t vxlan6_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  return vxlan_encap<true, Trace>(w, node, bi, n);
+}
+
+const std::vector<ErrorDesc> kEncapErrors = {
+    {"no-tunnel", "tx interface is not a VXLAN tunnel (deleted while in flight)", Severity::Error},
+    {"inner-too-big", "inner frame exceeds the tunnel MTU", Severity::Error},
+    {"no-headroom", "not enough headroom for the outer headers", Severity::Error},
+    {"no-underlay", "no underlay lookup to send the outer packet to", Severity::Error},
+    {"no-encap-table", "the tunnel's encap table (encapVrf) does not exist", Severity::Error},
+};
+
+QUIVER_NODE(vxlan4_encap, {
+  .name = "vxlan4-encap",
+  .type = NodeType::Internal,
+  QUIVER_DISPATCH(vxlan4_encap),
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup"},
+  .errors = kEncapErrors,
+  .format_trace = format_encap,
+});
+QUIVER_NODE(vxlan6_encap, {
+  .name = "vxlan6-encap",
+  .type = NodeType::Internal,
+  QUIVER_DISPATCH(vxlan6_encap),
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup"},
+  .errors = kEncapErrors,
+  .format_trace = format_encap,
+});
+QUIVER_ARC(vxlan4_encap, "interface-output", "vxlan4-encap");
+QUIVER_ARC(vxlan6_encap, "interface-output", "vxlan6-encap");
+
+}  // namespace
+}  // namespace vxlan
+}  // namespace quiver

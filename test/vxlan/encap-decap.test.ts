@@ -1,0 +1,330 @@
+// VXLAN encap and decap over pg, byte for byte against independently built packets: inner
+// frames enter on pgIn, cross-connected to the tunnel; outer packets go through the real
+// underlay (ip4/ip6-lookup and -rewrite out of pgU; ip4/ip6-input and -local into decap).
+// Chained packets: pg cannot make chains, test chains (graph/vxlan/vxlan_test_chains.cc) split
+// received frames before ip4-input/ip6-input.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as engine from '../../src/engine.js';
+import * as ip from '../../graph/ip/ip.js';
+import { xconnect } from '../../graph/l2/xconnect.js';
+import * as pg from '../../graph/pg/pg.js';
+import * as vxlan from '../../graph/vxlan/vxlan.js';
+import { expectNoLeak, useEngine, waitFor } from '../helpers/dataplane.js';
+import { innerFrame, scapyDecode, vxlanFrame } from './packets.js';
+
+useEngine();
+
+const LOCAL_MAC = '02:00:00:00:01:01'; // pgU's
+const REMOTE_MAC = '02:00:00:00:01:02'; // every remote VTEP's (static neighbors)
+const REMOTES = ['198.18.0.2', '198.18.0.3', '198.18.0.4', '198.18.0.9', '2001:db8::2', '2001:db8::3'];
+let streamSeq = 0;
+
+function errorCount(node: string, name: string): bigint {
+  return engine.statsSegment().errors(true).find((e) => e.node === node && e.name === name)!.count;
+}
+function counters(name: string) {
+  return engine.statsSegment().interfaceCounters(engine.findInterface(name).index);
+}
+async function send(intf: string, packets: Buffer[], count = packets.length): Promise<void> {
+  const name = `s${streamSeq++}`;
+  pg.addStream(intf, { name, packets, count, enabled: true });
+  await pg.waitStream(name);
+  // Sent is not yet handled: wait until every buffer has left the graph.
+  await waitFor(() => engine.buffers(true).inFlight === 0, 5000, 'all buffers back in the pool');
+  pg.deleteStream(name);
+}
+
+beforeAll(() => {
+  pg.createPgInterface({ name: 'pgU', mac: LOCAL_MAC });
+  for (const n of ['pgIn', 'pgU', 'pgOut']) {
+    if (n !== 'pgU') pg.createPgInterface({ name: n });
+    engine.setInterfaceState(n, { adminUp: true });
+  }
+  // The underlay: our VTEP addresses on pgU, the remote VTEPs as static neighbors.
+  ip.addAddress('pgU', '198.18.0.1/24', { announce: false });
+  ip.addAddress('pgU', '2001:db8::1/64', { announce: false });
+  for (const r of REMOTES) ip.addNeighbor({ interface: 'pgU', address: r, mac: REMOTE_MAC });
+});
+
+afterEach(() => {
+  for (const t of vxlan.tunnels()) vxlan.deleteTunnel(t.name);
+  xconnect('pgIn', null);
+});
+
+function tunnel(spec: vxlan.TunnelSpec, up = true, deferTable = false): void {
+  vxlan.createTunnel(spec, { deferTable });
+  if (up) engine.setInterfaceState(spec.name, { adminUp: true });
+}
+
+describe('vxlan encap', () => {
+  it('IPv4 underlay: writes IP/UDP/VXLAN in front of the inner frame, source port from the inner flow', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 4242, df: true, ttl: 33 });
+    xconnect('pgIn', 'vx4');
+    const flows = [0, 1, 2, 3].map((k) => innerFrame({ sport: 1000 + k, size: 64 + k * 20 }));
+    pg.capture('pgU', 100);
+    await send('pgIn', [...flows, ...flows]);
+    const out = pg.captured('pgU');
+    expect(out).toHaveLength(8);
+    const sports = out.map((f) => f.readUInt16BE(14 + 20));
+    for (let k = 0; k < 4; k++) {
+      const expected = vxlanFrame(
+        { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.2', sport: sports[k]!, vni: 4242, ttl: 33, df: true },
+        flows[k]!,
+      );
+      expect(out[k]!.toString('hex'), `flow ${k}`).toBe(expected.toString('hex'));
+      expect(out[k + 4]!.equals(out[k]!), `flow ${k} again: same source port`).toBe(true);
+      expect(sports[k]).toBeGreaterThanOrEqual(49152);
+    }
+    expect(new Set(sports.slice(0, 4)).size, 'distinct flows spread over source ports').toBeGreaterThan(1);
+    const seen = scapyDecode(out.slice(0, 4));
+    seen.forEach((s, k) => {
+      expect(s).toMatchObject({ vni: 4242, dport: 4789, ipChecksumOk: true, udpChecksum: 0 });
+      expect(s.innerHex).toBe(flows[k]!.toString('hex'));
+    });
+    const c = counters('vx4');
+    expect(c.txPackets).toBe(8n);
+    expect(c.txBytes).toBe(BigInt(2 * flows.reduce((n, f) => n + f.length, 0)));
+    expectNoLeak();
+  });
+
+  it('IPv4 without DF: a fresh IP ID per packet, checksum updated to match', async () => {
+    tunnel({ name: 'vx4n', src: '198.18.0.1', dst: '198.18.0.3', vni: 7, dstPort: 8472 });
+    xconnect('pgIn', 'vx4n');
+    const f = innerFrame({});
+    pg.capture('pgU', 100);
+    await send('pgIn', [f], 5);
+    const out = pg.captured('pgU');
+    expect(out).toHaveLength(5);
+    const ids = out.map((p) => p.readUInt16BE(14 + 4));
+    expect(new Set(ids).size).toBe(5);
+    out.forEach((p, k) => {
+      const expected = vxlanFrame(
+        { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.3', sport: p.readUInt16BE(34), dport: 8472, vni: 7, id: ids[k]! },
+        f,
+      );
+      expect(p.toString('hex')).toBe(expected.toString('hex'));
+    });
+    expectNoLeak();
+  });
+
+  it('IPv6 underlay: UDP checksum computed over pseudo header, VXLAN and the inner frame', async () => {
+    tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 0xabcdef, ttl: 7 });
+    xconnect('pgIn', 'vx6');
+    // Odd and even lengths: the checksum must handle a trailing byte.
+    const flows = [innerFrame({ size: 64 }), innerFrame({ size: 65, sport: 9 }), innerFrame({ size: 1400, sport: 10 })];
+    pg.capture('pgU', 100);
+    await send('pgIn', flows);
+    const out = pg.captured('pgU');
+    expect(out).toHaveLength(3);
+    out.forEach((p, k) => {
+      const expected = vxlanFrame(
+        { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '2001:db8::1', dst: '2001:db8::2', sport: p.readUInt16BE(14 + 40), vni: 0xabcdef, ttl: 7 },
+        flows[k]!,
+      );
+      expect(p.toString('hex'), `frame ${k}`).toBe(expected.toString('hex'));
+    });
+    const seen = scapyDecode(out);
+    seen.forEach((s) => expect(s).toMatchObject({ vni: 0xabcdef, udpChecksumOk: true }));
+    expectNoLeak();
+  });
+
+  it('looks the outer packet up in the encap table; drops under no-encap-table while that table is missing', async () => {
+    // 198.18.42.0/24 is routed in table 42 only.
+    tunnel({ name: 'vxv', src: '198.18.0.1', dst: '198.18.42.7', vni: 42, encapVrf: 42, df: true }, true, true);
+    xconnect('pgIn', 'vxv');
+    pg.capture('pgU', 10);
+    const f = innerFrame({});
+    const missing = errorCount('vxlan4-encap', 'no-encap-table');
+    await send('pgIn', [f]);
+    expect(errorCount('vxlan4-encap', 'no-encap-table') - missing).toBe(1n);
+    ip.addTable({ id: 42 });
+    try {
+      ip.addRoute({ table: 42, prefix: '198.18.42.0/24', paths: [{ via: '198.18.0.2', interface: 'pgU' }] });
+      await waitFor(() => vxlan.tunnels().find((t) => t.name === 'vxv')!.encapVrfFound, 2000, 'the tunnel to find table 42');
+      await send('pgIn', [f]);
+      const out = pg.captured('pgU');
+      expect(out).toHaveLength(1);
+      const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.42.7', sport: out[0]!.readUInt16BE(34), vni: 42, df: true }, f);
+      expect(out[0]!.toString('hex')).toBe(expected.toString('hex'));
+    } finally {
+      vxlan.deleteTunnel('vxv');
+      ip.deleteRoute({ table: 42, prefix: '198.18.42.0/24' });
+      ip.deleteTable(42);
+    }
+    expectNoLeak();
+  });
+
+  it('drops inner frames larger than the tunnel MTU under a named error', async () => {
+    tunnel({ name: 'vxm', src: '198.18.0.1', dst: '198.18.0.4', vni: 1 });
+    expect(engine.findInterface('vxm').mtu).toBe(1450);
+    xconnect('pgIn', 'vxm');
+    pg.capture('pgU', 100);
+    const before = errorCount('vxlan4-encap', 'inner-too-big');
+    // 1450 bytes of L3 + 14 + one tag's grace passes; 1469 does not.
+    await send('pgIn', [innerFrame({ size: 1464 }), innerFrame({ size: 1469 })]);
+    expect(pg.captured('pgU').map((p) => p.length)).toEqual([1464 + 50]);
+    expect(errorCount('vxlan4-encap', 'inner-too-big') - before).toBe(1n);
+    expectNoLeak();
+  });
+});
+
+describe('vxlan decap', () => {
+  const inner = innerFrame({ size: 100, srcMac: '02:bb:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
+  const outer = (o: Partial<Parameters<typeof vxlanFrame>[0]> = {}, payload = inner) =>
+    vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50000, vni: 4242, ...o }, payload);
+
+  it('IPv4: strips the outer headers and hands the inner frame to the tunnel (here cross-connected to pgOut)', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 4242 });
+    xconnect('vx4', 'pgOut');
+    pg.capture('pgOut', 100);
+    // Reserved flag bits and reserved bytes are ignored on receive.
+    await send('pgU', [outer(), outer({ flags: 0xff })], 4);
+    const out = pg.captured('pgOut');
+    expect(out).toHaveLength(4);
+    out.forEach((f) => expect(f.toString('hex')).toBe(inner.toString('hex')));
+    const c = counters('vx4');
+    expect(c.rxPackets).toBe(4n);
+    expect(c.rxBytes).toBe(BigInt(4 * inner.length));
+    expectNoLeak();
+  });
+
+  it('IPv6: decapsulates from the IPv6 tunnel matching source and VNI', async () => {
+    tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 99 });
+    tunnel({ name: 'vx6b', src: '2001:db8::1', dst: '2001:db8::3', vni: 99 });
+    xconnect('vx6b', 'pgOut');
+    pg.capture('pgOut', 100);
+    await send('pgU', [outer({ src: '2001:db8::3', dst: '2001:db8::1', vni: 99 })], 3);
+    expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual(Array(3).fill(inner.toString('hex')));
+    expect(counters('vx6b').rxPackets).toBe(3n);
+    expect(counters('vx6').rxPackets).toBe(0n);
+    expectNoLeak();
+  });
+
+  it('drops unknown VNI, unknown source, a missing I flag, truncation and a down tunnel under named errors', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 4242 });
+    tunnel({ name: 'vxdown', src: '198.18.0.1', dst: '198.18.0.9', vni: 5 }, false);
+    xconnect('vx4', 'pgOut');
+    xconnect('vxdown', 'pgOut');
+    pg.capture('pgOut', 100);
+    const names = ['unknown-vni', 'unknown-source', 'no-i-flag', 'truncated', 'tunnel-down'];
+    const before = names.map((n) => errorCount('vxlan4-input', n));
+    const uDrops = counters('pgU').drops;
+    await send('pgU', [
+      outer({ vni: 4243 }),
+      outer({ src: '198.18.0.7' }),
+      outer({ flags: 0x00 }),
+      outer({}, Buffer.alloc(10)),
+      outer({ src: '198.18.0.9', vni: 5 }),
+      outer(),
+    ]);
+    const after = names.map((n) => errorCount('vxlan4-input', n));
+    expect(after.map((a, k) => a - before[k]!)).toEqual([1n, 1n, 1n, 1n, 1n]);
+    expect(pg.captured('pgOut')).toHaveLength(1);
+    expect(counters('pgU').drops - uDrops).toBe(5n);
+    expect(counters('vx4').rxPackets).toBe(1n);
+    expectNoLeak();
+  });
+
+  it('round trip through the real stack: encap, ip4-lookup finds a local address, ip4-local, decap', async () => {
+    // Tunnel a sends to 198.18.6.1, one of our own addresses; tunnel b is its other end.
+    ip.addAddress('pgU', '198.18.6.1/32', { announce: false });
+    try {
+      tunnel({ name: 'a', src: '198.18.0.1', dst: '198.18.6.1', vni: 10 });
+      tunnel({ name: 'b', src: '198.18.6.1', dst: '198.18.0.1', vni: 10 });
+      xconnect('pgIn', 'a');
+      xconnect('b', 'pgOut');
+      pg.capture('pgU', 10);
+      pg.capture('pgOut', 10);
+      const frames = [innerFrame({ size: 64 }), innerFrame({ size: 333, sport: 5 })];
+      await send('pgIn', frames);
+      expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual(frames.map((f) => f.toString('hex')));
+      expect(pg.captured('pgU')).toHaveLength(0);
+      expect(counters('a').txPackets).toBe(2n);
+      expect(counters('b').rxPackets).toBe(2n);
+      expectNoLeak();
+    } finally {
+      ip.deleteAddress('pgU', '198.18.6.1/32');
+    }
+  });
+});
+
+describe('vxlan tunnel API', () => {
+  it('refuses bad tunnels naming the field', () => {
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '2001:db8::1', vni: 1 })).toThrow(/^dst: is IPv6 but src is IPv4/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.300', vni: 1 })).toThrow(/^dst: is not an IPv4 or IPv6 address/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 << 24 })).toThrow(/^vni: /);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1, dstPort: 4790 })).toThrow(/^dstPort: must be 4789 or 8472/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '239.1.1.1', vni: 1 })).toThrow(/^dst: must be a unicast address/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.1', vni: 1 })).toThrow(/^dst: equals src/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1, encapVrf: 5 })).toThrow(/^encapVrf: table 5 does not exist/);
+    expect(engine.interfaces().some((i) => i.name === 't')).toBe(false);
+    vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
+    expect(() => vxlan.createTunnel({ name: 't2', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 })).toThrow(/^vni: tunnel 't' already carries VNI 1/);
+    expect(() => vxlan.createTunnel({ name: 't', src: '198.18.0.1', dst: '198.18.0.3', vni: 1 })).toThrow(/^name: interface 't' already exists/);
+    const i = engine.findInterface('t');
+    expect(i).toMatchObject({ driver: 'vxlan', mtu: 1450, adminUp: false, linkUp: true });
+    expect(i.details).toMatchObject({ src: '198.18.0.1', dst: '198.18.0.2', vni: 1, dstPort: 4789, encapVrf: 0, ttl: 64, df: false });
+    vxlan.createTunnel({ name: 't6', src: '2001:db8::1', dst: '2001:db8::2', vni: 1 });
+    expect(engine.findInterface('t6').mtu).toBe(1430);
+    expect(vxlan.tunnels().map((t) => t.name)).toEqual(['t', 't6']);
+  });
+});
+
+describe('chained buffers (jumbo packets arrive as chains; test chains make them from pg frames)', () => {
+  afterEach(() => vxlan.testChains(null));
+
+  it('decap of chained outer packets through ip4/ip6-local, encap of chained inner frames (checksums across segments)', async () => {
+    tunnel({ name: 'in4', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
+    tunnel({ name: 'in6', src: '2001:db8::1', dst: '2001:db8::2', vni: 3 });
+    tunnel({ name: 'out6', src: '2001:db8::1', dst: '2001:db8::3', vni: 2, mtu: 8000 });
+    tunnel({ name: 'out4', src: '198.18.0.1', dst: '198.18.0.3', vni: 4, mtu: 8000, df: true });
+    xconnect('in4', 'out6');
+    xconnect('in6', 'out4');
+    const inners = [innerFrame({ size: 1400 }), innerFrame({ size: 1401, sport: 77 })];
+    const udpErrors = errorCount('ip4-local', 'udp-checksum') + errorCount('ip6-local', 'udp-checksum');
+    // Split after 100 and 101 bytes: the inner frame's second segment starts at an even and at
+    // an odd offset. Outer IPv4 carries a UDP checksum here, so ip4-local verifies it over
+    // the chain, as ip6-local always does.
+    for (const chainAt of [100, 101]) {
+      vxlan.testChains({ interface: 'pgU', chainAt });
+      pg.capture('pgU', 10);
+      const outer = { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, sport: 50001 };
+      await send('pgU', [
+        ...inners.map((f) => vxlanFrame({ ...outer, src: '198.18.0.2', dst: '198.18.0.1', vni: 1, v4Checksum: true }, f)),
+        ...inners.map((f) => vxlanFrame({ ...outer, src: '2001:db8::2', dst: '2001:db8::1', vni: 3 }, f)),
+      ]);
+      const out = pg.captured('pgU');
+      expect(out, `chainAt ${chainAt}`).toHaveLength(4);
+      const sent = { dstMac: REMOTE_MAC, srcMac: LOCAL_MAC };
+      out.slice(0, 2).forEach((p, k) => {
+        const expected = vxlanFrame({ ...sent, src: '2001:db8::1', dst: '2001:db8::3', sport: p.readUInt16BE(54), vni: 2 }, inners[k]!);
+        expect(p.toString('hex'), `chainAt ${chainAt} IPv6 frame ${k}`).toBe(expected.toString('hex'));
+      });
+      out.slice(2).forEach((p, k) => {
+        const expected = vxlanFrame({ ...sent, src: '198.18.0.1', dst: '198.18.0.3', sport: p.readUInt16BE(34), vni: 4, df: true }, inners[k]!);
+        expect(p.toString('hex'), `chainAt ${chainAt} IPv4 frame ${k}`).toBe(expected.toString('hex'));
+      });
+    }
+    expect(errorCount('ip4-local', 'udp-checksum') + errorCount('ip6-local', 'udp-checksum')).toBe(udpErrors);
+    const bytes = BigInt(2 * (1400 + 1401));
+    expect(counters('in4').rxBytes).toBe(bytes);
+    expect(counters('out6').txBytes).toBe(bytes);
+    expect(counters('in6').rxBytes).toBe(bytes);
+    expect(counters('out4').txBytes).toBe(bytes);
+    expectNoLeak();
+  });
+
+  it('a chained outer packet with a wrong UDP checksum is dropped by ip4-local', async () => {
+    tunnel({ name: 'in4', src: '198.18.0.1', dst: '198.18.0.2', vni: 1 });
+    xconnect('in4', 'pgOut');
+    vxlan.testChains({ interface: 'pgU', chainAt: 101 });
+    pg.capture('pgOut', 10);
+    const bad = vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50001, vni: 1, v4Checksum: true }, innerFrame({ size: 600 }));
+    bad[bad.length - 1] ^= 0x40; // in the second segment
+    const before = errorCount('ip4-local', 'udp-checksum');
+    await send('pgU', [bad]);
+    expect(errorCount('ip4-local', 'udp-checksum') - before).toBe(1n);
+    expect(pg.captured('pgOut')).toHaveLength(0);
+    expectNoLeak();
+  });
+});
