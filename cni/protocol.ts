@@ -83,10 +83,3 @@ export interface StatusResponse {
   attachments: number;
   reason?: string;
 }
-
-/** The daemon's error body. */
-export interface ApiError {
-  error: string;
-  /** A CNI error code the plugin should pass on (e.g. 100 already attached). */
-  cniCode?: number;
-}

@@ -15,7 +15,6 @@ export class DaemonError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly cniCode?: number,
   ) {
     super(message);
   }
@@ -39,9 +38,13 @@ export function callDaemon<T>(socket: string, path: string, body: unknown, timeo
           }
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) return resolve(json as T);
-          const e = json as { error?: unknown; message?: unknown; cniCode?: unknown };
-          const msg = typeof e.error === 'string' ? e.error : typeof e.message === 'string' ? e.message : `HTTP ${status}`;
-          reject(new DaemonError(status, msg, typeof e.cniCode === 'number' ? e.cniCode : undefined));
+          // The management API answers {"error": {"field", "message"}}.
+          const e = (json as { error?: unknown })?.error;
+          const msg =
+            typeof e === 'string' ? e : e && typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : `HTTP ${status}`;
+          // 503: the daemon is starting (restoring attachments); the runtime should retry.
+          if (status === 503) return reject(new DaemonUnreachable(socket, msg));
+          reject(new DaemonError(status, msg));
         });
         res.on('error', (err) => reject(new DaemonUnreachable(socket, err.message)));
       },

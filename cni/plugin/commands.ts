@@ -29,7 +29,7 @@ async function daemon<T>(c: Context, path: string, body: unknown, unreachableCod
   } catch (e) {
     if (e instanceof DaemonUnreachable)
       throw new CniError(unreachableCode, e.message, 'start the quiver daemon (on Kubernetes: the quiver DaemonSet pod on this node) or fix daemonSocket in the network config');
-    if (e instanceof DaemonError) throw new CniError(e.cniCode ?? ErrorCode.DaemonFailed, `quiver daemon: ${e.message}`);
+    if (e instanceof DaemonError) throw new CniError(ErrorCode.DaemonFailed, `quiver daemon: ${e.message}`);
     throw e;
   }
 }
