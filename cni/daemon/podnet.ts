@@ -39,12 +39,12 @@ export function podBatch(p: PodSide): string {
   if (p.mac) lines.push(`link set dev ${dev} address ${p.mac}`);
   lines.push(`link set dev ${dev} mtu ${p.mtu}`);
   // nodad: the address is ours by IPAM; waiting for DAD only delays the pod's start.
-  for (const ip of p.ips) lines.push(family(ip.address) === 6 ? `-6 addr add ${ip.address} dev ${dev} nodad` : `addr add ${ip.address} dev ${dev}`);
+  // (A batch line takes no -4/-6: iproute2 infers the family from the address.)
+  for (const ip of p.ips) lines.push(`addr add ${ip.address} dev ${dev}${family(ip.address) === 6 ? ' nodad' : ''}`);
   lines.push(`link set dev ${dev} up`);
   for (const r of p.routes) {
     const gw = r.gw ?? gatewayFor(r.dst, p);
-    const fam = family(r.dst) === 6 ? '-6 ' : '';
-    lines.push(`${fam}route add ${r.dst} ${gw ? `via ${gw} ` : ''}dev ${dev}`);
+    lines.push(`route add ${r.dst} ${gw ? `via ${gw} ` : ''}dev ${dev}`);
   }
   return lines.join('\n') + '\n';
 }
