@@ -10,3 +10,4 @@ import '../../graph/ip/ip.feature.js';
 import '../../memif/memif.feature.js';
 import '../../native/dpdk/dpdk.feature.js';
 import '../../graph/acl/acl.feature.js';
+import '../../cni/daemon/cni.feature.js';
