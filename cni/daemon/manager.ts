@@ -207,7 +207,6 @@ export class AttachmentManager {
     if (!pod) return [...problems, `interface ${rec.ifname} is missing in ${rec.netns}`];
     if (!pod.up) problems.push(`interface ${rec.ifname} is down in the pod`);
     if (req.expect.mac && pod.mac.toLowerCase() !== req.expect.mac.toLowerCase()) problems.push(`interface ${rec.ifname} has MAC ${pod.mac}, ADD reported ${req.expect.mac}`);
-    if (pod.mtu !== rec.mtu) problems.push(`interface ${rec.ifname} has MTU ${pod.mtu}, not ${rec.mtu}`);
     for (const a of req.expect.addresses) if (!pod.addresses.includes(a)) problems.push(`address ${a} is missing on ${rec.ifname}`);
     const have = new Set(pod.routes.map((r) => `${hostRoute(r.dst)} ${r.gw ?? ''}`));
     for (const r of rec.routes) {
