@@ -13,7 +13,10 @@ import { l2xc } from './scenarios/l2xc.js';
 import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario];
+import { cni } from './scenarios/cni.js';
+
+
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario, cni];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
