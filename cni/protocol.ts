@@ -38,12 +38,18 @@ export interface AttachRequest extends AttachmentKey {
   pod?: PodRef;
 }
 
-/** What the daemon keeps per attachment (and writes to its state file). */
+/**
+ * What the daemon keeps per attachment (and writes to its state file). `ips` and `routes` are
+ * what the pod was given: a routed attach turns IPAM's a.b.c.d/24 into a.b.c.d/32 and routes
+ * everything, the subnet included, through the gateway.
+ */
 export interface AttachmentRecord extends AttachRequest {
   /** The Quiver interface holding the other end. */
   quiverInterface: string;
   /** tap: the MAC the pod's interface got. */
   podMac?: string;
+  /** tap: the MAC of Quiver's side (kept across restarts: a routed pod has it as its gateway's). */
+  quiverMac?: string;
   /** memif: the control socket the pod connects to. */
   socketPath?: string;
   created: string;

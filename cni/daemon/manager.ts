@@ -8,17 +8,19 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { QuiverError } from '../../src/errors.js';
 import type { AttachmentKey, AttachmentRecord, AttachRequest, CheckRequest, StatusResponse } from '../protocol.js';
+import { family, hostPrefix, networkOf } from '../plugin/spec.js';
 import { configurePod, readPod } from './podnet.js';
 import { type AttachmentStore, keyOf } from './store.js';
 
 export interface DataplanePort {
   /** A Quiver tap interface `name` whose kernel device `podIfname` is created inside `netns`; admin down. */
-  createTap(o: { name: string; netns: string; podIfname: string; mtu: number }): void | Promise<void>;
+  createTap(o: { name: string; netns: string; podIfname: string; mtu: number; mac?: string }): void | Promise<void>;
   /** A memif in server role listening on `socketPath` (id 0); admin down. */
   createMemif(o: { name: string; socketPath: string; ringSize: number; bufferSize: number; queues: number; secret?: string; mtu: number }): void | Promise<void>;
   /** Deletes the interface; nothing when it does not exist. */
   deleteInterface(name: string): void | Promise<void>;
   interfaceExists(name: string): boolean;
+  interfaceMac(name: string): string;
   /** Admin and link state, for CHECK. */
   interfaceState(name: string): { adminUp: boolean; linkUp: boolean } | undefined;
   setUp(name: string, up: boolean): void;
@@ -28,12 +30,12 @@ export interface DataplanePort {
   joinBridgeDomain(name: string, bd: number): void;
   leaveBridgeDomain(name: string, bd: number): void;
   /**
-   * Routed attach (Calico style): the interface is L3 in `vrf`, each pod address gets a /32
-   * or /128 route through it, and the dataplane answers ARP/ND on it for any address
-   * (proxy), so the pod's gateway needs no address of its own.
+   * Routed attach (Calico style, without ARP on the link): the interface is L3 in `vrf`, each
+   * pod address gets a /32 or /128 route through it and a static neighbor entry with the
+   * pod's MAC. The pod, for its part, has the gateway pinned to Quiver's MAC (podnet.ts).
    */
-  routedAttach(name: string, vrf: number, podAddresses: string[]): void;
-  routedDetach(name: string, vrf: number, podAddresses: string[]): void;
+  routedAttach(name: string, vrf: number, pod: { addresses: string[]; mac: string }): void;
+  routedDetach(name: string, vrf: number, pod: { addresses: string[] }): void;
 }
 
 export interface ManagerOptions {
@@ -54,6 +56,29 @@ export function memifSocketPath(req: AttachRequest): string {
 }
 
 type Undo = () => void | Promise<void>;
+
+/**
+ * What the pod is given. L2: IPAM's addresses and routes as they are. Routed: each address as
+ * a host prefix (/32, /128) and, per family, the subnet and every IPAM route through that
+ * family's gateway, so the pod sends everything to Quiver and never ARPs for a neighbor.
+ */
+export function podAddressing(req: AttachRequest): Pick<AttachRequest, 'ips' | 'routes'> {
+  if (req.vrf === undefined) return { ips: req.ips, routes: req.routes };
+  const gateway = (fam: 4 | 6) => req.ips.find((ip) => ip.gateway && family(ip.gateway) === fam)?.gateway;
+  for (const ip of req.ips)
+    if (!ip.gateway) throw new QuiverError('vrf', `a routed attach needs a gateway for ${ip.address} (IPAM gives one per range: ranges[].gateway)`);
+  const routes: AttachRequest['routes'] = [];
+  const seen = new Set<string>();
+  const add = (dst: string) => {
+    const gw = gateway(family(dst.split('/')[0]!));
+    if (!gw || seen.has(dst)) return;
+    seen.add(dst);
+    routes.push({ dst, gw });
+  };
+  for (const ip of req.ips) add(networkOf(ip.address));
+  for (const r of req.routes) add(r.dst);
+  return { ips: req.ips.map((ip) => ({ address: hostPrefix(ip.address), gateway: ip.gateway })), routes };
+}
 
 export class AttachmentManager {
   private readonly port: DataplanePort;
@@ -90,7 +115,7 @@ export class AttachmentManager {
       const why = this.port.vrfProblem(req.vrf);
       if (why) throw new QuiverError('vrf', why);
     }
-    const rec: AttachmentRecord = { ...req, quiverInterface: quiverInterfaceName(req.type, req), created: new Date().toISOString() };
+    const rec: AttachmentRecord = { ...req, ...podAddressing(req), quiverInterface: quiverInterfaceName(req.type, req), created: new Date().toISOString() };
     if (req.type === 'memif') rec.socketPath = memifSocketPath(req);
     const undo: Undo[] = [];
     try {
@@ -115,10 +140,14 @@ export class AttachmentManager {
     const name = rec.quiverInterface;
     if (this.port.interfaceExists(name)) throw new QuiverError('ifname', `dataplane interface ${name} already exists`);
     if (rec.type === 'tap') {
-      await this.port.createTap({ name, netns: rec.netns, podIfname: rec.ifname, mtu: rec.mtu });
+      await this.port.createTap({ name, netns: rec.netns, podIfname: rec.ifname, mtu: rec.mtu, mac: rec.quiverMac });
       undo.push(() => this.port.deleteInterface(name));
+      rec.quiverMac ??= this.port.interfaceMac(name);
       // The pod side: on restore the device is new (the old one went with the old daemon's fd).
-      await configurePod({ netns: rec.netns, ifname: rec.ifname, mtu: rec.mtu, mac: rec.podMac ?? rec.mac, ips: rec.ips, routes: rec.routes });
+      await configurePod({
+        netns: rec.netns, ifname: rec.ifname, mtu: rec.mtu, mac: rec.podMac ?? rec.mac, ips: rec.ips, routes: rec.routes,
+        gatewayMac: rec.vrf !== undefined ? rec.quiverMac : undefined,
+      });
       if (!restoring) rec.podMac = rec.mac ?? (await readPod(rec.netns, rec.ifname))?.mac;
     } else {
       const socketPath = rec.socketPath!;
@@ -140,13 +169,13 @@ export class AttachmentManager {
         removeFile(socketPath);
       });
     }
-    const podAddresses = rec.ips.map((ip) => ip.address);
+    const addresses = rec.ips.map((ip) => ip.address);
     if (rec.bridgeDomain !== undefined) {
       this.port.joinBridgeDomain(name, rec.bridgeDomain);
       undo.push(() => this.port.leaveBridgeDomain(name, rec.bridgeDomain!));
     } else if (rec.vrf !== undefined) {
-      this.port.routedAttach(name, rec.vrf, podAddresses);
-      undo.push(() => this.port.routedDetach(name, rec.vrf!, podAddresses));
+      this.port.routedAttach(name, rec.vrf, { addresses, mac: rec.podMac! });
+      undo.push(() => this.port.routedDetach(name, rec.vrf!, { addresses }));
     }
     this.port.setUp(name, true);
   }
@@ -172,7 +201,7 @@ export class AttachmentManager {
     };
     if (this.port.interfaceExists(name)) {
       if (rec.bridgeDomain !== undefined) await step('leave bridge domain', () => this.port.leaveBridgeDomain(name, rec.bridgeDomain!));
-      if (rec.vrf !== undefined) await step('routed detach', () => this.port.routedDetach(name, rec.vrf!, rec.ips.map((i) => i.address)));
+      if (rec.vrf !== undefined) await step('routed detach', () => this.port.routedDetach(name, rec.vrf!, { addresses: rec.ips.map((i) => i.address) }));
       await step('delete interface', () => this.port.deleteInterface(name));
     }
     if (rec.socketPath) {

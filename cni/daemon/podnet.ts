@@ -14,6 +14,11 @@ export interface PodSide {
   mac?: string;
   ips: { address: string; gateway?: string }[];
   routes: { dst: string; gw?: string }[];
+  /**
+   * Routed attach: the gateways are Quiver's side of the link, pinned as permanent neighbors
+   * with this MAC, and every route is `onlink` through them. Nothing on the link needs ARP/ND.
+   */
+  gatewayMac?: string;
 }
 
 async function inNetns(netns: string, args: string[], input?: string): Promise<string> {
@@ -42,9 +47,12 @@ export function podBatch(p: PodSide): string {
   // (A batch line takes no -4/-6: iproute2 infers the family from the address.)
   for (const ip of p.ips) lines.push(`addr add ${ip.address} dev ${dev}${family(ip.address) === 6 ? ' nodad' : ''}`);
   lines.push(`link set dev ${dev} up`);
+  if (p.gatewayMac)
+    for (const gw of new Set(p.ips.map((ip) => ip.gateway).filter((g): g is string => !!g)))
+      lines.push(`neigh replace ${gw} lladdr ${p.gatewayMac} dev ${dev} nud permanent`);
   for (const r of p.routes) {
     const gw = r.gw ?? gatewayFor(r.dst, p);
-    lines.push(`route add ${r.dst} ${gw ? `via ${gw} ` : ''}dev ${dev}`);
+    lines.push(`route add ${r.dst} ${gw ? `via ${gw} ` : ''}dev ${dev}${p.gatewayMac ? ' onlink' : ''}`);
   }
   return lines.join('\n') + '\n';
 }

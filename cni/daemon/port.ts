@@ -18,6 +18,7 @@ export function dataplanePort(dp: Dataplane): DataplanePort {
       if (find(name)) dp.interfaces.delete(name);
     },
     interfaceExists: (name) => find(name) !== undefined,
+    interfaceMac: (name) => dp.interfaces.get(name).mac,
     interfaceState(name) {
       const i = find(name);
       return i && { adminUp: i.adminUp, linkUp: i.linkUp };

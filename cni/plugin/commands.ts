@@ -99,11 +99,12 @@ export async function cmdAdd(c: Context): Promise<Result> {
   const interfaces = [...(prev?.interfaces ?? []), podInterface(c, rec)];
   const index = interfaces.length - 1;
   const dns = ipamResult?.dns && Object.keys(ipamResult.dns).length ? ipamResult.dns : (c.conf.dns ?? prev?.dns);
+  // Addresses and routes as the daemon configured them (a routed attach makes them /32).
   return {
     cniVersion: c.conf.cniVersion,
     interfaces,
-    ips: [...(prev?.ips ?? []), ...(ipamResult?.ips ?? []).map((ip) => ({ ...ip, interface: index }))],
-    routes: [...(prev?.routes ?? []), ...(ipamResult?.routes ?? [])],
+    ips: [...(prev?.ips ?? []), ...rec.ips.map((ip) => ({ ...ip, interface: index }))],
+    routes: [...(prev?.routes ?? []), ...rec.routes],
     dns: dns as Result['dns'],
   };
 }

@@ -117,6 +117,8 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
   const bridgeDomain = integer(raw, 'bridgeDomain', 'bridgeDomain', 1, 0xfffffe);
   const vrf = integer(raw, 'vrf', 'vrf', 0, 0xfffffffe);
   if (bridgeDomain !== undefined && vrf !== undefined) throw invalid('vrf', 'give bridgeDomain (L2 attach) or vrf (routed attach), not both');
+  if (attachment === 'memif' && vrf !== undefined)
+    throw invalid('vrf', 'a routed attach needs a kernel interface in the pod (tap); attach a memif to a bridge domain');
   if (attachment === 'tap' && bridgeDomain === undefined && vrf === undefined)
     throw invalid('bridgeDomain', 'a tap attachment needs bridgeDomain (L2) or vrf (routed)');
 

@@ -254,3 +254,43 @@ export function parseCidr(s: string): Cidr | undefined {
   if (prefix > (fam === 4 ? 32 : 128)) return undefined;
   return { address: m[1]!, prefix, family: fam };
 }
+
+/** The host route of an address: a.b.c.d/32 or x::y/128. */
+export function hostPrefix(cidrOrAddress: string): string {
+  const a = cidrOrAddress.split('/')[0]!;
+  return `${a}/${family(a) === 4 ? 32 : 128}`;
+}
+
+function v6Words(a: string): bigint {
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
+}
+
+/** The network of an address/prefix, host bits cleared: 198.18.5.7/24 -> 198.18.5.0/24. */
+export function networkOf(cidr: string): string {
+  const c = parseCidr(cidr);
+  if (!c) throw new Error(`'${cidr}' is not an address/prefix`);
+  if (c.family === 4) {
+    const n = c.address.split('.').reduce((acc, o) => (acc << 8) | Number(o), 0) >>> 0;
+    const masked = c.prefix === 0 ? 0 : (n & (0xffffffff << (32 - c.prefix))) >>> 0;
+    return `${[24, 16, 8, 0].map((s) => (masked >>> s) & 255).join('.')}/${c.prefix}`;
+  }
+  if (c.address.includes('.')) throw new Error(`'${cidr}': IPv4-mapped IPv6 is not supported here`);
+  const mask = c.prefix === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - c.prefix)) - 1n);
+  const w = v6Words(c.address) & mask;
+  const groups = Array.from({ length: 8 }, (_, i) => Number((w >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
+  // Canonical text (RFC 5952): the longest run of zero groups becomes '::'.
+  let best = -1, len = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > len && j - i > 1) { best = i; len = j - i; }
+    i = j;
+  }
+  const text = best < 0 ? groups.join(':') : `${groups.slice(0, best).join(':')}::${groups.slice(best + len).join(':')}`;
+  return `${text}/${c.prefix}`;
+}
