@@ -5,7 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { podAddressing } from '../../cni/daemon/manager.js';
 import { configurePod, podBatch, readPod } from '../../cni/daemon/podnet.js';
+import { networkOf } from '../../cni/plugin/spec.js';
 import { AttachmentStore } from '../../cni/daemon/store.js';
 import type { AttachmentRecord } from '../../cni/protocol.js';
 import { createPodNetns, deleteAllPodNetns, inNs, sh } from './netns.js';
@@ -66,6 +68,56 @@ describe('pod side of a tap attachment', () => {
     } finally {
       sh('ip', ['link', 'del', 'qn-parts-h']);
     }
+  });
+});
+
+describe('routed attach addressing', () => {
+  const req = {
+    network: 'r', containerId: 'c', ifname: 'eth0', netns: '/x', type: 'tap' as const, vrf: 0, mtu: 1500,
+    ips: [{ address: '198.18.60.7/24', gateway: '198.18.60.1' }, { address: '2001:db8:60::7/64', gateway: '2001:db8:60::1' }],
+    routes: [{ dst: '0.0.0.0/0' }, { dst: '198.19.0.0/16', gw: '198.18.60.254' }],
+  };
+
+  it('host prefixes for the pod, its subnet and every route through the gateway of the family', () => {
+    expect(podAddressing(req)).toEqual({
+      ips: [{ address: '198.18.60.7/32', gateway: '198.18.60.1' }, { address: '2001:db8:60::7/128', gateway: '2001:db8:60::1' }],
+      routes: [
+        { dst: '198.18.60.0/24', gw: '198.18.60.1' },
+        { dst: '2001:db8:60::/64', gw: '2001:db8:60::1' },
+        { dst: '0.0.0.0/0', gw: '198.18.60.1' },
+        // A gateway other than Quiver's is not reachable on a routed link: Quiver's is used.
+        { dst: '198.19.0.0/16', gw: '198.18.60.1' },
+      ],
+    });
+    // L2: as IPAM gave them.
+    expect(podAddressing({ ...req, vrf: undefined, bridgeDomain: 1 })).toEqual({ ips: req.ips, routes: req.routes });
+    expect(() => podAddressing({ ...req, ips: [{ address: '198.18.60.7/24' }] })).toThrow(/vrf: a routed attach needs a gateway for 198\.18\.60\.7\/24/);
+  });
+
+  it('pins the gateways to Quiver\'s MAC and routes onlink', () => {
+    const p = podAddressing(req);
+    expect(podBatch({ netns: '/x', ifname: 'eth0', mtu: 1500, ...p, gatewayMac: '02:fe:00:00:00:09' })).toBe(
+      [
+        'link set dev eth0 mtu 1500',
+        'addr add 198.18.60.7/32 dev eth0',
+        'addr add 2001:db8:60::7/128 dev eth0 nodad',
+        'link set dev eth0 up',
+        'neigh replace 198.18.60.1 lladdr 02:fe:00:00:00:09 dev eth0 nud permanent',
+        'neigh replace 2001:db8:60::1 lladdr 02:fe:00:00:00:09 dev eth0 nud permanent',
+        'route add 198.18.60.0/24 via 198.18.60.1 dev eth0 onlink',
+        'route add 2001:db8:60::/64 via 2001:db8:60::1 dev eth0 onlink',
+        'route add 0.0.0.0/0 via 198.18.60.1 dev eth0 onlink',
+        'route add 198.19.0.0/16 via 198.18.60.1 dev eth0 onlink',
+      ].join('\n') + '\n',
+    );
+  });
+
+  it('networkOf clears host bits (IPv4 and IPv6, canonical text)', () => {
+    expect(networkOf('198.18.5.7/24')).toBe('198.18.5.0/24');
+    expect(networkOf('198.18.5.7/0')).toBe('0.0.0.0/0');
+    expect(networkOf('2001:db8:60:1:2:3:4:5/48')).toBe('2001:db8:60::/48');
+    expect(networkOf('2001:db8::1/128')).toBe('2001:db8::1/128');
+    expect(networkOf('2001:0:0:1::5/64')).toBe('2001:0:0:1::/64');
   });
 });
 

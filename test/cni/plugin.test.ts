@@ -98,6 +98,7 @@ describe('errors carry the spec code and name what is wrong', () => {
       [{ attachment: undefined }, /^attachment: is required/],
       [{ bridgeDomain: undefined }, /^bridgeDomain: a tap attachment needs bridgeDomain \(L2\) or vrf \(routed\)$/],
       [{ vrf: 2 }, /^vrf: give bridgeDomain \(L2 attach\) or vrf \(routed attach\), not both$/],
+      [{ attachment: 'memif', bridgeDomain: undefined, vrf: 1 }, /^vrf: a routed attach needs a kernel interface in the pod \(tap\)/],
       [{ bridgeDomain: 0 }, /^bridgeDomain: 0 is not an integer in 1\.\.16777214$/],
       [{ mtu: 70000 }, /^mtu: 70000 is not an integer/],
       [{ mac: 'zz:00:00:00:00:01' }, /^mac: 'zz:00:00:00:00:01' is not a MAC address/],
