@@ -1,6 +1,7 @@
 // DataplanePort bound to the running Dataplane and the feature modules that create and
 // connect interfaces. Each driver or feature this needs is named where it is used; one that
 // is not part of this build answers with an error saying so (the attach is then refused whole).
+import { addBridgeMember, removeBridgeMember, showBridgeDomain } from '../../graph/l2/bridge.js';
 import type { Dataplane } from '../../src/dataplane.js';
 import { QuiverError } from '../../src/errors.js';
 import type { DataplanePort } from './manager.js';
@@ -26,10 +27,21 @@ export function dataplanePort(dp: Dataplane): DataplanePort {
     setUp(name, up) {
       dp.interfaces.setState(name, { adminUp: up });
     },
-    bridgeDomainProblem: (id) => `bridge domain ${id}: bridge domains are not available in this build of the daemon`,
+    bridgeDomainProblem(id) {
+      const none = `bridge domain ${id} does not exist (declare it in the daemon config: bridgeDomains)`;
+      try {
+        return showBridgeDomain(id).length ? undefined : none;
+      } catch {
+        return none;
+      }
+    },
     vrfProblem: (id) => `vrf ${id}: routing is not available in this build of the daemon`,
-    joinBridgeDomain: () => missing('bridge domains'),
-    leaveBridgeDomain: () => missing('bridge domains'),
+    joinBridgeDomain(name, bd) {
+      addBridgeMember(bd, { interface: name });
+    },
+    leaveBridgeDomain(name) {
+      removeBridgeMember(name);
+    },
     routedAttach: () => missing('routing'),
     routedDetach: () => missing('routing'),
   };

@@ -15,6 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { validateConflist } from '../../cni/install.js';
 import { decode, parseNetConf } from '../../cni/plugin/config.js';
 import { packageRoot } from '../../src/addon.js';
+import { validateConfig } from '../../src/config.js';
 
 const deployDir = join(packageRoot(), 'deploy');
 
@@ -117,7 +118,17 @@ describe('deploy/ manifests', () => {
   it('the conflist the DaemonSet installs is one quiver-cni accepts', () => {
     const cm = all.find((d) => d.obj.kind === 'ConfigMap' && d.obj.metadata.name === 'quiver-config')!;
     const data = cm.obj.data as Record<string, string>;
+    // The daemon's config validates as `quiver start -c` would, and declares the bridge
+    // domains the conflist and the examples attach to.
+    const daemonConfig = validateConfig(parseAllDocuments(data['quiver.yaml']!)[0]!.toJS(), 'quiver.yaml');
+    expect(daemonConfig.cni).toEqual({ stateFile: '/var/lib/quiver/cni/attachments.json' });
+    const bds = (daemonConfig.bridgeDomains as { id: number }[]).map((b) => b.id);
     const list = JSON.parse(data['10-quiver.conflist']!);
+    expect(bds).toContain(list.plugins[0].bridgeDomain);
+    for (const d of all.filter((x) => x.obj.kind === 'NetworkAttachmentDefinition')) {
+      const c = JSON.parse((d.obj.spec as { config: string }).config);
+      for (const p of c.plugins ?? [c]) if (p.bridgeDomain !== undefined) expect(bds, d.file).toContain(p.bridgeDomain);
+    }
     expect(() => validateConflist(list, '10-quiver.conflist')).not.toThrow();
     // The init container points install-cni at exactly that file.
     const ds = all.find((d) => d.obj.kind === 'DaemonSet')!;
