@@ -1,20 +1,24 @@
-// DataplanePort bound to the running Dataplane and the feature modules that create and
-// connect interfaces. Each driver or feature this needs is named where it is used; one that
-// is not part of this build answers with an error saying so (the attach is then refused whole).
+// DataplanePort bound to the running Dataplane and the modules that create and connect
+// interfaces: the tap driver (src/interfaces/tap.ts), memif (memif/memif.ts), bridge domains
+// (graph/l2/bridge.ts) and VRFs/routes (graph/ip/ip.ts).
+import * as ip from '../../graph/ip/ip.js';
 import { addBridgeMember, removeBridgeMember, showBridgeDomain } from '../../graph/l2/bridge.js';
+import { createMemif } from '../../memif/memif.js';
 import type { Dataplane } from '../../src/dataplane.js';
-import { QuiverError } from '../../src/errors.js';
+import { createTapInterface } from '../../src/interfaces/tap.js';
 import type { DataplanePort } from './manager.js';
-
-function missing(what: string): never {
-  throw new QuiverError('type', `${what} is not available in this build of the daemon`);
-}
 
 export function dataplanePort(dp: Dataplane): DataplanePort {
   const find = (name: string) => dp.interfaces.list().find((i) => i.name === name);
   return {
-    createTap: () => missing('the tap driver'),
-    createMemif: () => missing('the memif driver'),
+    createTap({ name, netns, podIfname, mtu, mac }) {
+      // The Linux side comes up once the pod side is configured (podnet); Quiver's stays down
+      // until the attachment is complete.
+      createTapInterface({ name, hostName: podIfname, netns, mtu, mac, up: false });
+    },
+    createMemif({ name, socketPath, ringSize, bufferSize, queues, secret, mtu }) {
+      createMemif({ name, role: 'server', socket: socketPath, id: 0, secret, log2RingSize: ringSize, bufferSize, rxQueues: queues, txQueues: queues, mtu });
+    },
     deleteInterface(name) {
       if (find(name)) dp.interfaces.delete(name);
     },
@@ -28,21 +32,33 @@ export function dataplanePort(dp: Dataplane): DataplanePort {
       dp.interfaces.setState(name, { adminUp: up });
     },
     bridgeDomainProblem(id) {
-      const none = `bridge domain ${id} does not exist (declare it in the daemon config: bridgeDomains)`;
       try {
-        return showBridgeDomain(id).length ? undefined : none;
+        return showBridgeDomain(id).length ? undefined : `bridge domain ${id} does not exist (declare it in the daemon config: bridgeDomains)`;
       } catch {
-        return none;
+        return `bridge domain ${id} does not exist (declare it in the daemon config: bridgeDomains)`;
       }
     },
-    vrfProblem: (id) => `vrf ${id}: routing is not available in this build of the daemon`,
+    vrfProblem: (id) => (ip.tables().some((t) => t.id === id) ? undefined : `vrf ${id} does not exist (declare it in the daemon config: vrfs)`),
     joinBridgeDomain(name, bd) {
       addBridgeMember(bd, { interface: name });
     },
     leaveBridgeDomain(name) {
       removeBridgeMember(name);
     },
-    routedAttach: () => missing('routing'),
-    routedDetach: () => missing('routing'),
+    routedAttach(name, vrf, pod) {
+      ip.setInterfaceTable(name, vrf);
+      for (const prefix of pod.addresses) {
+        const address = prefix.split('/')[0]!;
+        // The pod's MAC is known: no ARP/ND needed (the interface has no address to ask from).
+        ip.addNeighbor({ interface: name, address, mac: pod.mac });
+        ip.addRoute({ table: vrf, prefix, paths: [{ via: address, interface: name }] });
+      }
+    },
+    routedDetach(name, vrf, pod) {
+      for (const prefix of pod.addresses) {
+        ip.deleteRoute({ table: vrf, prefix });
+        ip.deleteNeighbor({ interface: name, address: prefix.split('/')[0]! });
+      }
+    },
   };
 }
