@@ -116,6 +116,19 @@ describe('tap', () => {
     expect((await rt.del(tapList, pod)).code).toBe(0);
   });
 
+  it('IPAM failure (subnet exhausted): a clear error, nothing attached, the other pod untouched', async () => {
+    const tiny = quiverList(d, 'tiny', { attachment: 'tap', bridgeDomain: 1, ipam: { type: 'host-local', ranges: [[{ subnet: '198.18.43.0/30' }]] } });
+    const first = tapPod('tiny1');
+    const second = tapPod('tiny2');
+    expect((await rt.add(tiny, first)).code).toBe(0); // a /30 has one address besides the gateway
+    const r = await rt.add(tiny, second);
+    expect(r.json).toMatchObject({ code: 102, msg: expect.stringMatching(/^IPAM plugin host-local: failed to allocate for range 0: no IP addresses available in range set/) });
+    expect(((await ctl('show', 'cni')) as { containerId: string }[]).map((a) => a.containerId)).toEqual(['tiny1']);
+    expect(() => inNs(second.ns, 'ip', ['link', 'show', 'eth0'])).toThrow(/does not exist/);
+    expect(allocatedAddresses(d, 'tiny')).toEqual(['198.18.43.2']);
+    expect((await rt.del(tiny, first)).code).toBe(0);
+  });
+
   it('DEL after the namespace is gone (no CNI_NETNS, as kubelet does) releases everything', async () => {
     const pod = tapPod('gone');
     expect((await rt.add(tapList, pod)).code).toBe(0);
