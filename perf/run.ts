@@ -14,10 +14,6 @@ import { l2xc } from './scenarios/l2xc.js';
 import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
 
-import { cni } from './scenarios/cni.js';
-
-
-
 const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario, cni];
 
 async function main(): Promise<void> {

@@ -11,4 +11,3 @@ import '../../memif/memif.feature.js';
 import '../../native/dpdk/dpdk.feature.js';
 import '../../graph/acl/acl.feature.js';
 import '../../cni/daemon/cni.feature.js';
-import '../../memif/memif.feature.js';

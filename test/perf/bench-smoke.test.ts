@@ -96,6 +96,8 @@ describe('benchmark smoke', () => {
     expect(r.cases['stateful-10k-flows']!.sessions).toBe(10000);
     expect(r.build10k.nativeMs).toBeGreaterThan(0);
     expect(r.build10k.endToEndMs).toBeGreaterThanOrEqual(r.build10k.nativeMs);
+  });
+
   it('cni runs quiver-cni ADD and DEL for tap and memif pods and reports median and p99 times', () => {
     const r = smoke('cni') as { pods: number } & Record<'tap' | 'memif', Record<'add' | 'del', { median: number; p99: number }>>;
     expect(r.pods).toBe(5);
