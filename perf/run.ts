@@ -4,6 +4,7 @@
 import { type BenchOptions, type Scenario, writeResult } from './bench.js';
 import { aclScenario } from './scenarios/acl.js';
 import { api } from './scenarios/api.js';
+import { cni } from './scenarios/cni.js';
 import { dpdkScenario } from './scenarios/dpdk.js';
 import { fibLoad } from './scenarios/fib-load.js';
 import { ip4 } from './scenarios/ip4.js';
@@ -14,7 +15,7 @@ import { memifScenario } from './scenarios/memif.js';
 import { veth } from './scenarios/veth.js';
 import { vxlanScenario } from './scenarios/vxlan.js';
 
-const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario, vxlanScenario];
+const scenarios: Scenario[] = [l2xc, api, l2bd, veth, ip4, ip6, fibLoad, memifScenario, dpdkScenario, aclScenario, vxlanScenario, cni];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -11,6 +11,8 @@ import { runPgDemo } from '../demo.js';
 import { ensureTools } from '../lab/tools.js';
 import { runNetnsDemo } from '../lab/demo.js';
 import { runLab } from '../lab/lab.js';
+import { QuiverError } from '../errors.js';
+import { DEFAULT_BIN_DIR, DEFAULT_CONF_DIR, DEFAULT_CONF_FILE, installCni } from '../../cni/install.js';
 
 const program = new Command();
 program.name('quiver').description('Quiver userspace dataplane').showHelpAfterError();
@@ -87,6 +89,24 @@ program
       console.log(`${o.config}: valid`);
     } catch (e) {
       fail(e, 2);
+    }
+  });
+
+program
+  .command('install-cni')
+  .description('install the quiver-cni plugin into a CNI bin directory and (with --conf-dir) a network config list')
+  .option('--bin-dir <dir>', 'CNI bin directory to write into', DEFAULT_BIN_DIR)
+  .option('--host-bin-dir <dir>', 'the same directory as the host sees it (when installing from a container)')
+  .option('--copy-node', 'copy the node executable next to the plugin (hosts without Node.js)')
+  .option('--conf-dir <dir>', `write a config list into this directory (e.g. ${DEFAULT_CONF_DIR})`)
+  .option('--conf-file <name>', 'config list file name', DEFAULT_CONF_FILE)
+  .option('--conflist <file>', 'config list to install (default: Quiver as the primary network, bridge domain 1)')
+  .action((o: { binDir: string; hostBinDir?: string; copyNode?: boolean; confDir?: string; confFile: string; conflist?: string }) => {
+    try {
+      const r = installCni({ binDir: o.binDir, hostBinDir: o.hostBinDir, copyNode: o.copyNode, confDir: o.confDir, confFile: o.confFile, conflist: o.conflist });
+      console.log(`installed ${r.plugin}${r.conflist ? `\nwrote ${r.conflist}` : ''}`);
+    } catch (e) {
+      fail(e, e instanceof QuiverError ? 2 : 1);
     }
   });
 

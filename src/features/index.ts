@@ -11,3 +11,4 @@ import '../../memif/memif.feature.js';
 import '../../native/dpdk/dpdk.feature.js';
 import '../../graph/acl/acl.feature.js';
 import '../../graph/vxlan/vxlan.feature.js';
+import '../../cni/daemon/cni.feature.js';

@@ -113,4 +113,14 @@ describe('benchmark smoke', () => {
       expect(row.kernelMpps, d).toBeGreaterThan(0);
     }
   });
+
+  it('cni runs quiver-cni ADD and DEL for tap and memif pods and reports median and p99 times', () => {
+    const r = smoke('cni') as { pods: number } & Record<'tap' | 'memif', Record<'add' | 'del', { median: number; p99: number }>>;
+    expect(r.pods).toBe(5);
+    for (const t of ['tap', 'memif'] as const)
+      for (const op of ['add', 'del'] as const) {
+        expect(r[t][op].median, `${t} ${op}`).toBeGreaterThan(0);
+        expect(r[t][op].p99, `${t} ${op}`).toBeGreaterThanOrEqual(r[t][op].median);
+      }
+  });
 });
