@@ -133,7 +133,9 @@ describe('daemon', () => {
   });
 
   it('show graph: text, --json, --dot, --svg with drop reasons', async () => {
-    await sleep(1100);
+    // The previous test cleared the runtime counters: wait until the rate window holds only
+    // samples taken after the clear.
+    await sleep(2500);
     const r = await ctl('show', 'graph');
     expect(r.out).toMatch(/^Node graph: \d+ nodes, \d+ arcs that carried traffic \(--all for every one\); rates over the last [\d.]+ s\n/);
     expect(r.out).toMatch(/\npg0 rx\s+interface rx\s+[\d.]+ kpps/);
