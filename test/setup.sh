@@ -21,8 +21,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# A clean clone: dependencies and the first build.
-[ -d node_modules ] || npm install --no-audit --no-fund
+# A clean clone, or a package.json/lock newer than the last install: dependencies.
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || { [ -f package-lock.json ] && [ package-lock.json -nt "$stamp" ]; }; then
+  npm install --no-audit --no-fund
+fi
 
 # The addon decides at build time whether DPDK is compiled in; rebuild if it was built
 # before libdpdk-dev was present, or never built.
