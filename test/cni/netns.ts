@@ -9,12 +9,12 @@ export function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
-/** A new namespace /var/run/netns/qn-<tag>-<random>; its loopback is up. */
-export function createPodNetns(tag = 'pod'): { name: string; path: string } {
+/** A new namespace /var/run/netns/qn-<tag>-<random>; its loopback is up unless `bare`. */
+export function createPodNetns(tag = 'pod', bare = false): { name: string; path: string } {
   const name = `qn-${tag}-${randomBytes(3).toString('hex')}`;
   sh('ip', ['netns', 'add', name]);
   created.add(name);
-  sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  if (!bare) sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   return { name, path: `/var/run/netns/${name}` };
 }
 
