@@ -56,6 +56,11 @@ describe('dpdk net_af_packet on veth', () => {
     await waitFor(() => engine.findInterface('afp0').linkUp && engine.findInterface('afp1').linkUp, 5000, 'af_packet links up');
     const out = sh('ip', 'netns', 'exec', ns[0]!, 'ping', '-c', '3', '-i', '0.2', '-W', '2', addr[1]!);
     expect(out).toMatch(/3 packets transmitted, 3 received/);
+    // A late frame (an ARP re-check) may still be between one port's rx and the other's tx.
+    await waitFor(() => {
+      const [x, y] = [counters('afp0'), counters('afp1')];
+      return x.rxPackets === y.txPackets && y.rxPackets === x.txPackets;
+    }, 3000, 'what each port received sent on by the other');
     const a = counters('afp0');
     const b = counters('afp1');
     // Each way: ARP (request or reply, perhaps a unicast re-check) plus 3 ICMP, and nothing
