@@ -141,7 +141,7 @@ async function libraryRun(dir: string, seconds: number): Promise<{ rxMpps: numbe
   // other core, as a CNF would be; helpers left on the generator's core would slow it down.
   execFileSync('taskset', ['-a', '-p', '-c', String(DUT_CORE), String(process.pid)], { stdio: 'ignore' });
   const measure = async (mode: 'txonly' | 'rxonly', body: (m: Memif) => number): Promise<number> => {
-    const socket = join(dir, `lib-${mode}.sock`);
+    const socket = join(dir, `lib-${mode}-${testpmdSockets++}.sock`);  // fresh path: see testpmdRun
     const t = startTestpmd({ lcores: `0@${GEN_CORE},1@${GEN_CORE}`, role: 'server', socket, mode, args: ['--txpkts=64'] });
     const m = Memif.open({ role: 'client', socket, id: 0 });
     try {
