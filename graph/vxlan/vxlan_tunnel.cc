@@ -1,8 +1,8 @@
 // VXLAN tunnels, control side: the registry of tunnels (each one an interface of driver
 // "vxlan" whose tx node is vxlan4-encap / vxlan6-encap), the outer header templates, the decap
 // hash, and publication of the whole table to workers on every change. N-API:
-//   vxlanTunnelCreate({name, src, dst, vni, dstPort, encapVrf, ttl, df, mac?, mtu?}) -> index
-//   vxlanTunnels() -> [{name, index, src, dst, vni, dstPort, encapVrf, ttl, df}]
+//   vxlanTunnelCreate({name, src, dst, vni, dstPort, encapVrf, ttl, df, mac?, mtu?, deferTable?}) -> index
+//   vxlanTunnels() -> [{name, index, src, dst, vni, dstPort, encapVrf, encapVrfFound, ttl, df, family}]
 // A tunnel is deleted as any interface is (deleteInterface); the hook below drops it from the
 // table before the interface goes away.
 #include <arpa/inet.h>
