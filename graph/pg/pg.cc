@@ -78,6 +78,8 @@ std::string format_pg_input(const uint8_t* d, uint32_t) {
   return b;
 }
 
+constexpr uint32_t kPgMaxPerCall = 16 * kFrameSize;
+
 template <bool Trace>
 uint32_t pg_input(Worker& w, NodeRuntime& node, const uint32_t*, uint32_t) {
   uint32_t produced = 0;
@@ -137,7 +139,10 @@ uint32_t pg_input(Worker& w, NodeRuntime& node, const uint32_t*, uint32_t) {
       }
       w.enqueue(node, uint32_t(PgNext::EthernetInput), bi, got);
       produced += got;
-      if (produced >= kFrameSize) return produced;
+      // Up to a frame from every enabled stream per call, so streams share the worker fairly
+      // (returning after the first full frame starved every stream behind an unlimited one);
+      // the cap keeps the next node's pending queue from overflowing.
+      if (produced >= kPgMaxPerCall) return produced;
     }
   }
   return produced;

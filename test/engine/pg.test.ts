@@ -107,6 +107,27 @@ describe('pg', () => {
     expectNoLeak();
   });
 
+  it('shares the worker between unlimited streams (none starves behind the first)', async () => {
+    const [a] = newPair();
+    const [c] = newPair();
+    pg.addStream(a, { name: 'flat-a', size: 64 });
+    pg.addStream(c, { name: 'flat-c', size: 64 });
+    pg.enableStream('flat-a');
+    pg.enableStream('flat-c');
+    await sleep(200);
+    pg.enableStream('flat-a', false);
+    pg.enableStream('flat-c', false);
+    const x = pg.streamStatus('flat-a').sent, y = pg.streamStatus('flat-c').sent;
+    // One frame from each per dispatch: equal within a few frames.
+    expect(x).toBeGreaterThan(10000);
+    expect(y).toBeGreaterThan(x / 2);
+    expect(y).toBeLessThan(x * 2);
+    pg.deleteStream('flat-a');
+    pg.deleteStream('flat-c');
+    await sleep(20);
+    expectNoLeak();
+  });
+
   it('stops a counted stream exactly at its count and can restart it', async () => {
     const [a, b] = newPair();
     pg.addStream(a, { name: 'cnt', size: 100, count: 1000, enabled: true });
