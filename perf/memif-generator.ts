@@ -55,3 +55,4 @@ async function main(): Promise<void> {
   }
 }
 await main();
+process.exit(0);  // stdin, still open under readline, would keep the process alive

@@ -30,8 +30,21 @@ describe('benchmark smoke', () => {
     }
   });
 
-  it('l2bd runs with every MAC learned and reports clocks per node and the ratio to l2xc', () => {
-    const r = smoke('l2bd') as { mppsMedian: number; macs: Record<string, { learned: number; ratioToL2xc: number; clocksPerPacket: object }> };
+  it('l2bd runs over pg and over memif with every MAC learned and reports clocks per node and the ratio to the xconnect path', () => {
+    const r = smoke('l2bd') as {
+      mppsMedian: number;
+      macs: Record<string, { learned: number; ratioToL2xc: number; clocksPerPacket: object }>;
+      memif: Record<string, { learned: number; mppsMedian: number; returnedMppsMedian: number; ratioToXconnect?: number; clocksPerPacket: object }>;
+    };
+    expect(Object.keys(r.memif)).toEqual(['2', '1000', '100000', 'xconnect']);
+    for (const [n, m] of Object.entries(r.memif)) {
+      expect(m.mppsMedian, n).toBeGreaterThan(0);
+      expect(m.returnedMppsMedian, n).toBeGreaterThan(0);
+      if (n === 'xconnect') continue;
+      expect(m.learned, n).toBe(Number(n));
+      expect(m.ratioToXconnect, n).toBeGreaterThan(0);
+      expect(Object.keys(m.clocksPerPacket)).toEqual(expect.arrayContaining(['memif-input', 'l2-fwd', 'memif-tx']));
+    }
     expect(r.mppsMedian).toBeGreaterThan(0);
     expect(Object.keys(r.macs)).toEqual(['2', '1000', '100000', '200000']);
     for (const [n, m] of Object.entries(r.macs)) {
