@@ -1,46 +1,36 @@
 #!/usr/bin/env node
-// A packet generator in a process of its own, for benchmarks that need many stations behind a
-// memif pair (testpmd's flowgen varies IP addresses, never MACs). One Quiver worker pinned to
-// `core`: pg stream a on pg0 -> l2-xconnect -> memif gm0, stream b on pg1 -> gm1; what comes
-// back on gm0/gm1 is cross-connected to pg0/pg1, whose tx counters say what returned.
-// Stream a: 02:00:0a:00:<k> -> 02:00:0b:00:<k>, stream b the reverse, k = 0..perSide-1 stepping
-// together, so a learning bridge between gm0 and gm1 ends up with 2 x perSide stations.
+// A packet generator in a process of its own, for the benchmarks that drive Quiver over a memif
+// pair with traffic testpmd's flowgen cannot make (it varies IP addresses, never MACs, and
+// sends to one fixed peer MAC). One Quiver worker pinned to `core`: pg stream on pg<i> ->
+// l2-xconnect -> memif gm<i> (client, id i), for each side that has a stream; what comes back
+// on gm<i> is cross-connected to pg<i>, whose tx counters say what returned.
 //
-// argv[2]: JSON {socket, core, perSide, size}. Prints "ready" once both memifs are up; then
+// argv[2]: JSON GeneratorSpec. Prints "ready" once both memifs are up and the streams run;
 // answers each stdin line "stats" with a JSON line {returned, sent} and exits on "quit".
+// The parent side of this protocol is perf/generator.ts.
 import { createInterface } from 'node:readline';
 import { xconnectPair } from '../graph/l2/xconnect.js';
 import * as pg from '../graph/pg/pg.js';
 import * as memif from '../memif/memif.js';
 import * as engine from '../src/engine.js';
-
-export const station = (side: number) => side * 0x1000000;  // 02:00:<side>:00:00:00 + k at offsets 2 and 8
+import type { GeneratorSpec } from './generator.js';
 
 async function main(): Promise<void> {
-  const { socket, core, perSide, size } = JSON.parse(process.argv[2]!) as { socket: string; core: number; perSide: number; size: number };
-  engine.start({ workers: 1, cores: [core], buffers: 32768, rxMode: 'polling' });
+  const spec = JSON.parse(process.argv[2]!) as GeneratorSpec;
+  engine.start({ workers: 1, cores: [spec.core], buffers: 32768, rxMode: 'polling' });
   try {
-    for (const [i, side] of [[0, 0x0a], [1, 0x0b]] as const) {
+    for (const i of [0, 1]) {
       pg.createPgInterface({ name: `pg${i}` });
-      memif.createMemif({ name: `gm${i}`, role: 'client', socket, id: i });
+      memif.createMemif({ name: `gm${i}`, role: 'client', socket: spec.socket, id: i });
       engine.setInterfaceState(`pg${i}`, { adminUp: true });
       engine.setInterfaceState(`gm${i}`, { adminUp: true });
       xconnectPair(`pg${i}`, `gm${i}`);
-      const peer = side ^ 0x01;  // 0x0a <-> 0x0b
-      pg.addStream(`pg${i}`, {
-        name: `s${i}`,
-        size,
-        template: { srcMac: '02:00:00:00:00:00', dstMac: '02:00:00:00:00:00' },
-        fields: [
-          { field: 'offset', offset: 2, width: 4, start: station(peer), count: perSide },
-          { field: 'offset', offset: 8, width: 4, start: station(side), count: perSide },
-        ],
-      });
+      const s = spec.streams[i];
+      if (s) pg.addStream(`pg${i}`, { ...s, name: `s${i}`, enabled: false });
     }
     await memif.waitMemifReady('gm0', 20000);
     await memif.waitMemifReady('gm1', 20000);
-    pg.enableStream('s0');
-    pg.enableStream('s1');
+    for (const i of [0, 1]) if (spec.streams[i]) pg.enableStream(`s${i}`);
     console.log('ready');
     const counters = (name: string) => engine.statsSegment().interfaceCounters(engine.findInterface(name).index);
     for await (const line of createInterface({ input: process.stdin })) {

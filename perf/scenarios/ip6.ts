@@ -3,12 +3,18 @@
 // under 2000::/4, 16 next hops, a default route), one worker pinned to the last core, beside
 // the l2 cross-connect chain. Destinations: each frame's /64 is taken from a random route of
 // the table (64k of them, round robin) and its low 64 bits are random per packet, so lookups
-// land on real routes of every length, not on the default.
+// land on real routes of every length, not on the default. Then the same over memif (the memif
+// benchmark's topology: a generator process on core 0 replaying the frames from a pcap, Quiver
+// routing between two memif servers on core 1), beside a memif cross-connect.
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { xconnectPair } from '../../graph/l2/xconnect.js';
 import * as engine from '../../src/engine.js';
 import * as ip from '../../graph/ip/ip.js';
 import * as pg from '../../graph/pg/pg.js';
 import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
+import { type MemifRun, measureOverMemif, routedOverMemif } from '../generator.js';
 import { rng } from './fib-load.js';
 import { runOnce as l2xcOnce } from './l2xc.js';
 
@@ -74,46 +80,87 @@ export async function setup(routes: number): Promise<Buffer[]> {
     pg.createPgInterface({ name: 'pg1' });
     engine.setInterfaceState('pg0', { adminUp: true });
     engine.setInterfaceState('pg1', { adminUp: true });
-    ip.addAddress('pg0', '2001:db8::1/64', { announce: false });
-    ip.addAddress('pg1', '2001:db8:1::1/64', { announce: false });
-    const targets = Array.from({ length: HOPS }, (_, i) => {
-      const nh = `2001:db8:1::${(16 + i).toString(16)}`;
-      ip.addNeighbor({ interface: 'pg1', address: nh, mac: `02:00:00:00:06:${(16 + i).toString(16)}` });
-      return { paths: [{ via: nh, interface: 'pg1' }] };
-    });
-    ip.addRoute({ prefix: '::/0', paths: [{ via: '2001:db8:1::10', interface: 'pg1' }] });
-    const mac = engine.findInterface('pg0').mac;
-    if (routes <= 1) return [frame(mac, [0x20000000, 0])];
-    const prefixes = ip6Routes(routes - 1);
-    ip.addRoutes({ family: 'ip6', prefixes, routes: targets, routeIndex: new Uint32Array(routes - 1).map((_, i) => i % HOPS) });
-    const rand = rng(5);
-    const frames: Buffer[] = [];
-    for (let i = 0; i < Math.min(routes - 1, 65536); i++) {
-      const r = Math.floor(rand() * (routes - 1));
-      const len = prefixes[r * 5 + 4]!;
-      const host = [(rand() * 2 ** 32) >>> 0, (rand() * 2 ** 32) >>> 0];
-      const hi = [0, 1].map((k) => {
-        const keep = len - 32 * k;
-        const m = keep >= 32 ? ~0 : keep <= 0 ? 0 : ~0 << (32 - keep);
-        return ((prefixes[r * 5 + k]! & m) | (host[k]! & ~m)) >>> 0;
-      }) as [number, number];
-      frames.push(frame(mac, hi));
-    }
-    return frames;
+    return configureRoutes(routes, 'pg0', 'pg1');
   } catch (e) {
     engine.stop();
     throw e;
   }
 }
 
+/** Addresses on rx and tx, `routes` routes over 16 next hops behind tx; frames to send into rx. */
+function configureRoutes(routes: number, rx: string, tx: string): Buffer[] {
+  ip.addAddress(rx, '2001:db8::1/64', { announce: false });
+  ip.addAddress(tx, '2001:db8:1::1/64', { announce: false });
+  const targets = Array.from({ length: HOPS }, (_, i) => {
+    const nh = `2001:db8:1::${(16 + i).toString(16)}`;
+    ip.addNeighbor({ interface: tx, address: nh, mac: `02:00:00:00:06:${(16 + i).toString(16)}` });
+    return { paths: [{ via: nh, interface: tx }] };
+  });
+  ip.addRoute({ prefix: '::/0', paths: [{ via: '2001:db8:1::10', interface: tx }] });
+  const mac = engine.findInterface(rx).mac;
+  if (routes <= 1) return [frame(mac, [0x20000000, 0])];
+  const prefixes = ip6Routes(routes - 1);
+  ip.addRoutes({ family: 'ip6', prefixes, routes: targets, routeIndex: new Uint32Array(routes - 1).map((_, i) => i % HOPS) });
+  const rand = rng(5);
+  const frames: Buffer[] = [];
+  for (let i = 0; i < Math.min(routes - 1, 65536); i++) {
+    const r = Math.floor(rand() * (routes - 1));
+    const len = prefixes[r * 5 + 4]!;
+    const host = [(rand() * 2 ** 32) >>> 0, (rand() * 2 ** 32) >>> 0];
+    const hi = [0, 1].map((k) => {
+      const keep = len - 32 * k;
+      const m = keep >= 32 ? ~0 : keep <= 0 ? 0 : ~0 << (32 - keep);
+      return ((prefixes[r * 5 + k]! & m) | (host[k]! & ~m)) >>> 0;
+    }) as [number, number];
+    frames.push(frame(mac, hi));
+  }
+  return frames;
+}
+
+// The interface identifier of every destination randomised per packet (the prefix part stays
+// inside a route).
+const RANDOM_IID = [
+  { field: 'offset' as const, offset: 46, width: 4 as const, start: 0, count: 0xffffffff, random: true },
+  { field: 'offset' as const, offset: 50, width: 4 as const, start: 0, count: 0xffffffff, random: true },
+];
+
+function writePcap(file: string, frames: Buffer[]): void {
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  head.writeUInt16LE(2, 4);
+  head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(65535, 16);
+  head.writeUInt32LE(1, 20);  // Ethernet
+  const recs = frames.flatMap((f) => {
+    const r = Buffer.alloc(16);
+    r.writeUInt32LE(f.length, 8);
+    r.writeUInt32LE(f.length, 12);
+    return [r, f];
+  });
+  writeFileSync(file, Buffer.concat([head, ...recs]));
+}
+
+
+/** Over memif (perf/generator.ts), one direction: routed by Quiver, or (routes = 0) cross-connected. */
+export async function memifOnce(dir: string, seconds: number, routes: number, run: number): Promise<MemifRun> {
+  return measureOverMemif(join(dir, `ip6-${run}-${routes}.sock`), seconds, () => {
+    let frames: Buffer[];
+    if (routes === 0) {
+      xconnectPair('bm0', 'bm1');
+      frames = [frame('02:00:00:00:00:99', [0x20000000, 0])];
+    } else frames = configureRoutes(routes, 'bm0', 'bm1');
+    const pcap = join(dir, `ip6-${run}-${routes}.pcap`);
+    writePcap(pcap, frames);
+    return [{ pcap, fields: RANDOM_IID }, null];
+  });
+}
+
+
 export async function measure(frames: Buffer[], seconds: number): Promise<{ mpps: number; clocks: Record<string, number> }> {
   pg.addStream('pg0', {
     name: 'bench6',
     packets: frames,
-    fields: [
-      { field: 'offset', offset: 46, width: 4, start: 0, count: 0xffffffff, random: true },
-      { field: 'offset', offset: 50, width: 4, start: 0, count: 0xffffffff, random: true },
-    ],
+    fields: RANDOM_IID,
   });
   pg.enableStream('bench6');
   await sleep(200);
@@ -131,7 +178,7 @@ const chain = (c: Record<string, number>, nodes: string[]) => nodes.reduce((a, n
 
 export const ip6: Scenario = {
   name: 'ip6',
-  description: 'pg -> ip6 routing, 64 B, destinations inside 1 / 10k / 1M routes, beside l2xc',
+  description: 'ip6 routing over pg and over memif, 64 B, destinations inside 1 / 10k / 1M routes, beside l2xc',
   async run(o: BenchOptions) {
     const sizes = o.smoke ? [1, 10_000] : [1, 10_000, 1_000_000];
     const xc: { mpps: number; clocks: Record<string, number> }[] = [];
@@ -166,6 +213,7 @@ export const ip6: Scenario = {
       printClocks(o.log, clocks);
       out[`routes${n}`] = { mppsMedian: mpps, mppsRuns: s.map((x) => x.mpps), chainClocks: c, chainRatio: c / xcChain, mppsRatio: xcMpps / mpps, clocksPerPacket: clocks };
     }
+    out.memif = await routedOverMemif(o, 'ip6', sizes, memifOnce);
     return out;
   },
 };

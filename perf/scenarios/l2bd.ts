@@ -7,18 +7,16 @@
 // * over memif, the memif benchmark's topology: a generator on core 0 (perf/memif-generator,
 //   pg streams through its own memif pair: testpmd flowgen cannot vary MACs) and Quiver on
 //   core 1 bridging (or cross-connecting) its two memif servers, both directions, with 2, 1k
-//   and 100k stations.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+//   and 100k stations (perf/generator.ts).
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { xconnectPair } from '../../graph/l2/xconnect.js';
-import * as memif from '../../memif/memif.js';
 import * as engine from '../../src/engine.js';
 import * as l2 from '../../graph/l2/bridge.js';
 import * as pg from '../../graph/pg/pg.js';
 import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
+import { type MemifRun, measureOverMemif } from '../generator.js';
 import { runOnce as l2xcOnce } from './l2xc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -77,115 +75,44 @@ export async function runOnce(seconds: number, perSide: number, size = 64): Prom
   }
 }
 
-const GEN_CORE = 0, DUT_CORE = 1;
 const MEMIF_XC_PATH = ['memif-input', 'ethernet-input', 'l2-xconnect', 'interface-output', 'memif-tx'];
 const MEMIF_BD_PATH = ['memif-input', 'ethernet-input', 'l2-input', 'l2-fwd', 'l2-output', 'interface-output', 'memif-tx'];
 
-class Generator {
-  private lines: string[] = [];
-  private waiters: ((l: string) => void)[] = [];
-  private err = '';
-  private constructor(readonly proc: ChildProcess) {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const w = this.waiters.shift();
-        if (w) w(line);
-        else this.lines.push(line);
-      }
-    });
-    proc.stderr!.on('data', (d: Buffer) => { this.err += d.toString(); });
-  }
-  static async start(socket: string, perSide: number): Promise<Generator> {
-    const script = fileURLToPath(new URL('../memif-generator.js', import.meta.url));
-    const proc = spawn(process.execPath, [script, JSON.stringify({ socket, core: GEN_CORE, perSide, size: 64 })], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const g = new Generator(proc);
-    const ready = await g.line(30000);
-    if (ready !== 'ready') throw new Error(`l2bd bench: generator did not start: ${ready}\n${g.err.slice(-1500)}`);
-    return g;
-  }
-  private line(ms: number): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`l2bd bench: generator silent for ${ms} ms\n${this.err.slice(-1500)}`)), ms);
-      this.waiters.push((x) => { clearTimeout(t); resolve(x); });
-      this.proc.once('exit', (code) => reject(new Error(`l2bd bench: generator exited (${code})\n${this.err.slice(-1500)}`)));
-    });
-  }
-  async stats(): Promise<{ returned: number; sent: number }> {
-    this.proc.stdin!.write('stats\n');
-    return JSON.parse(await this.line(5000));
-  }
-  async quit(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.stdin!.write('quit\n');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
-    await exited;
-    clearTimeout(t);
-  }
-}
+type L2MemifRun = MemifRun & { learned: number };
 
-function workerCpuNs(tid: number): number {
-  return Number(readFileSync(`/proc/${process.pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-}
-
-interface MemifRun { mpps: number; mppsPerCpu: number; cpuShare: number; returnedMpps: number; clocks: Record<string, number>; learned: number }
-
-/** Quiver on DUT_CORE between two memif servers: a bridge with 2 x perSide stations, or (0) an xconnect. */
-export async function memifRunOnce(dir: string, seconds: number, perSide: number, run: number): Promise<MemifRun> {
+/** Quiver between two memif servers: a bridge with 2 x perSide stations, or (0) an xconnect, both directions. */
+export async function memifRunOnce(dir: string, seconds: number, perSide: number, run: number): Promise<L2MemifRun> {
   const socket = join(dir, `l2bd-${run}-${perSide}.sock`);
-  engine.start({ workers: 1, cores: [DUT_CORE], buffers: 32768, rxMode: 'polling' });
-  let gen: Generator | undefined;
-  try {
-    for (const id of [0, 1]) {
-      memif.createMemif({ name: `bm${id}`, role: 'server', socket, id });
-      engine.setInterfaceState(`bm${id}`, { adminUp: true });
-    }
-    if (perSide === 0) xconnectPair('bm0', 'bm1');
-    else {
-      l2.createBridgeDomain({ id: 1 });
-      l2.addBridgeMember(1, { interface: 'bm0' });
-      l2.addBridgeMember(1, { interface: 'bm1' });
-    }
-    gen = await Generator.start(socket, Math.max(perSide, 1));
-    await sleep(500);  // warm-up: every station learned
-    engine.clearRuntime();
-    engine.clearInterfaces();
-    const tx = () => ['bm0', 'bm1'].reduce((n, i) => n + engine.statsSegment().interfaceCounters(engine.findInterface(i).index).txPackets, 0n);
-    const tid = engine.workers()[0]!.tid;
-    const g0 = await gen.stats();
-    const c0 = workerCpuNs(tid);
-    const t0 = process.hrtime.bigint();
-    await sleep(seconds * 1000);
-    const forwarded = Number(tx());
-    const wallNs = Number(process.hrtime.bigint() - t0);
-    const cpuShare = (workerCpuNs(tid) - c0) / wallNs;
-    const g1 = await gen.stats();
-    const clocks = clocksPerNode(engine.statsSegment());
-    const learned = perSide === 0 ? 0 : l2.showBridgeDomain(1)[0]!.learned;
-    return {
-      mpps: (forwarded / wallNs) * 1e3,
-      mppsPerCpu: (forwarded / (wallNs * cpuShare)) * 1e3,
-      cpuShare,
-      returnedMpps: ((g1.returned - g0.returned) / wallNs) * 1e3,
-      clocks,
-      learned,
-    };
-  } finally {
-    await gen?.quit();
-    engine.stop();
-  }
+  // Stream i: 02:00:<side>:00:<k> -> 02:00:<peer>:00:<k>, k stepping together on both sides.
+  const stream = (side: number, peer: number) => ({
+    size: 64,
+    template: { srcMac: '02:00:00:00:00:00', dstMac: '02:00:00:00:00:00' },
+    fields: [
+      { field: 'offset' as const, offset: 2, width: 4 as const, start: station(peer), count: Math.max(perSide, 1) },
+      { field: 'offset' as const, offset: 8, width: 4 as const, start: station(side), count: Math.max(perSide, 1) },
+    ],
+  });
+  const r = await measureOverMemif(
+    socket,
+    seconds,
+    () => {
+      if (perSide === 0) xconnectPair('bm0', 'bm1');
+      else {
+        l2.createBridgeDomain({ id: 1 });
+        l2.addBridgeMember(1, { interface: 'bm0' });
+        l2.addBridgeMember(1, { interface: 'bm1' });
+      }
+      return [stream(0x0a, 0x0b), stream(0x0b, 0x0a)];
+    },
+    () => (perSide === 0 ? 0 : l2.showBridgeDomain(1)[0]!.learned),
+  );
+  return { ...r, learned: r.inspected ?? 0 };
 }
 
 export async function memifPhase(o: BenchOptions): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'l2bd-bench-'));
   const sizes = [0, 1, 500, 50000];  // stations per side; 0: the xconnect path
-  const per = new Map<number, MemifRun[]>();
+  const per = new Map<number, L2MemifRun[]>();
   try {
     for (let r = 0; r < o.runs; r++) {
       const line = [`  memif run ${r + 1}:`];

@@ -11,6 +11,19 @@ function smoke(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(root, 'perf/results', `${name}.smoke.json`), 'utf8'));
 }
 
+/** The memif phase of a routing scenario: the xconnect baseline and each route count forwarded, with the node path. */
+function expectRoutedOverMemif(r: Record<string, unknown>, fam: 'ip4' | 'ip6'): void {
+  const m = r.memif as Record<string, { mppsMedian: number; returnedMppsMedian: number; pathRatio?: number; clocksPerPacket: object }>;
+  expect(Object.keys(m).sort()).toEqual(['l2xc', 'routes1', 'routes10000']);
+  for (const [k, row] of Object.entries(m)) {
+    expect(row.mppsMedian, k).toBeGreaterThan(0);
+    expect(row.returnedMppsMedian, k).toBeGreaterThan(0);
+    if (k === 'l2xc') continue;
+    expect(row.pathRatio, k).toBeGreaterThan(0);
+    expect(Object.keys(row.clocksPerPacket)).toEqual(expect.arrayContaining(['memif-input', `${fam}-lookup`, 'memif-tx']));
+  }
+}
+
 describe('benchmark smoke', () => {
   it('l2xc runs and reports Mpps and clocks per node', () => {
     const r = smoke('l2xc');
@@ -60,8 +73,9 @@ describe('benchmark smoke', () => {
     expect(r.ratioToBridge.af_xdp).toBeGreaterThan(0);
   });
 
-  it('ip4 routes random destinations beside l2xc and reports Mpps, clocks per node and ratios', () => {
+  it('ip4 routes random destinations over pg and memif beside l2xc and reports Mpps, clocks per node and ratios', () => {
     const r = smoke('ip4');
+    expectRoutedOverMemif(r, 'ip4');
     for (const k of ['routes1', 'routes10000']) {
       const row = r[k] as { mppsMedian: number; chainRatio: number; clocksPerPacket: Record<string, number> };
       expect(row.mppsMedian, k).toBeGreaterThan(0);
@@ -70,8 +84,9 @@ describe('benchmark smoke', () => {
     }
   });
 
-  it('ip6 routes into real prefixes beside l2xc and reports Mpps and clocks per node', () => {
+  it('ip6 routes into real prefixes over pg and memif beside l2xc and reports Mpps and clocks per node', () => {
     const r = smoke('ip6');
+    expectRoutedOverMemif(r, 'ip6');
     for (const k of ['routes1', 'routes10000']) {
       const row = r[k] as { mppsMedian: number; clocksPerPacket: Record<string, number> };
       expect(row.mppsMedian, k).toBeGreaterThan(0);
