@@ -67,9 +67,9 @@ describe('benchmark smoke', () => {
     }
   });
 
-  it('veth runs trafgen through af_xdp, af_packet and a Linux bridge and reports Mpps and ratios', () => {
+  it('veth runs trafgen through af_xdp, af_packet, testpmd on af_xdp and a Linux bridge and reports Mpps and ratios', () => {
     const r = smoke('veth') as { mppsMedian: Record<string, number>; ratioToBridge: Record<string, number> };
-    for (const p of ['af_xdp', 'af_packet', 'bridge']) expect(r.mppsMedian[p], p).toBeGreaterThan(0);
+    for (const p of ['af_xdp', 'af_packet', 'testpmd_af_xdp', 'bridge']) expect(r.mppsMedian[p], p).toBeGreaterThan(0);
     expect(r.ratioToBridge.af_xdp).toBeGreaterThan(0);
   });
 
