@@ -14,6 +14,7 @@
 #include "../netdev/l4_checksum.h"
 #include "../worker.h"
 #include "af_packet.h"
+#include "../netdev/tx_lock.h"
 
 namespace quiver {
 namespace {
@@ -217,20 +218,6 @@ std::string format_tx(const uint8_t* d, uint32_t) {
   return b;
 }
 
-class TxLock {
- public:
-  TxLock(AfPacketQueue& q, bool shared) : q_(shared ? &q : nullptr) {
-    if (q_)
-      while (q_->tx_lock.test_and_set(std::memory_order_acquire)) _mm_pause();
-  }
-  ~TxLock() {
-    if (q_) q_->tx_lock.clear(std::memory_order_release);
-  }
-
- private:
-  AfPacketQueue* q_;
-};
-
 template <bool Trace>
 void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uint32_t n, uint32_t* drop, uint32_t* n_drop) {
   AfPacketInterface* pi = g_af_packet[tx];
@@ -243,7 +230,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
     return;
   }
   AfPacketQueue& q = *pi->tx_queue(w.id());
-  TxLock lock(q, pi->tx_shared);
+  netdev::TxQueueLock lock(q.tx_lock, pi->tx_shared);
   uint32_t sent = 0, full = 0, too_long = 0, rejected = 0, completed = 0;
   uint32_t sent_idx[kFrameSize];
   uint64_t bytes = 0;

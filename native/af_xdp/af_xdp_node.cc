@@ -12,6 +12,7 @@
 #include "../netdev/l4_checksum.h"
 #include "../worker.h"
 #include "af_xdp.h"
+#include "../netdev/tx_lock.h"
 
 namespace quiver {
 namespace {
@@ -193,20 +194,6 @@ std::string format_tx(const uint8_t* d, uint32_t) {
   return b;
 }
 
-class TxLock {
- public:
-  TxLock(AfXdpQueue& q, bool shared) : q_(shared ? &q : nullptr) {
-    if (q_)
-      while (q_->tx_lock.test_and_set(std::memory_order_acquire)) _mm_pause();
-  }
-  ~TxLock() {
-    if (q_) q_->tx_lock.clear(std::memory_order_release);
-  }
-
- private:
-  AfXdpQueue* q_;
-};
-
 // Sends one run of packets for one interface; what cannot go is appended to drop[].
 template <bool Trace>
 void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uint32_t n, uint32_t* drop, uint32_t* n_drop) {
@@ -220,7 +207,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
     return;
   }
   AfXdpQueue& q = *xi->tx_queue(w.id());
-  TxLock lock(q, xi->tx_shared);
+  netdev::TxQueueLock lock(q.tx_lock, xi->tx_shared);
   reap(w, q);
   XskRing& t = q.tx;
   const uint32_t room = t.free_slots();

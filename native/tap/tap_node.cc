@@ -15,6 +15,7 @@
 #include "../netdev/l4_checksum.h"
 #include "../worker.h"
 #include "tap.h"
+#include "../netdev/tx_lock.h"
 
 namespace quiver {
 namespace {
@@ -164,20 +165,6 @@ std::string format_tx(const uint8_t* d, uint32_t) {
   return b;
 }
 
-class TxLock {
- public:
-  TxLock(TapQueue& q, bool shared) : q_(shared ? &q : nullptr) {
-    if (q_)
-      while (q_->tx_lock.test_and_set(std::memory_order_acquire)) _mm_pause();
-  }
-  ~TxLock() {
-    if (q_) q_->tx_lock.clear(std::memory_order_release);
-  }
-
- private:
-  TapQueue* q_;
-};
-
 template <bool Trace>
 void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uint32_t n, uint32_t* drop, uint32_t* n_drop) {
   TapInterface* ti = g_tap[tx];
@@ -190,7 +177,7 @@ void send_run(Worker& w, NodeRuntime& node, uint32_t tx, const uint32_t* bi, uin
     return;
   }
   TapQueue& q = *ti->tx_queue(w.id());
-  TxLock lock(q, ti->tx_shared);
+  netdev::TxQueueLock lock(q.tx_lock, ti->tx_shared);
   uint32_t sent_idx[kFrameSize], sent = 0, errors = 0, to_kernel = 0;
   uint64_t bytes = 0;
   for (uint32_t i = 0; i < n; ++i) {
