@@ -11,20 +11,13 @@ import { xconnectPair } from '../../graph/l2/xconnect.js';
 import * as engine from '../../src/engine.js';
 import * as ip from '../../graph/ip/ip.js';
 import * as pg from '../../graph/pg/pg.js';
-import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
+import { type BenchOptions, type Scenario, clocksPerNode } from '../bench.js';
 import { type MemifRun, measureOverMemif, routedOverMemif } from '../generator.js';
 import { internetLikeRoutes } from './fib-load.js';
-import { runOnce as l2xcOnce } from './l2xc.js';
+import { type Sample, routedOverPg } from './routing.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-export const IP4_CHAIN = ['ethernet-input', 'ip4-input', 'ip4-lookup', 'ip4-rewrite', 'interface-output'];
-export const L2XC_CHAIN = ['ethernet-input', 'l2-xconnect', 'interface-output'];
 const HOPS = 16;
-
-interface Sample {
-  mpps: number;
-  clocks: Record<string, number>;
-}
 
 /** Starts the engine with pg0 -> pg1 and `routes` IPv4 routes over 16 next hops on pg1. */
 async function setup(routes: number): Promise<string> {
@@ -103,45 +96,12 @@ export async function measure(dstMac: string, seconds: number, name = 'bench'): 
   return { mpps: Number(tx) / elapsed / 1e6, clocks };
 }
 
-const chain = (c: Record<string, number>, nodes: string[]) => nodes.reduce((a, n) => a + (c[n] ?? 0), 0);
-
 export const ip4: Scenario = {
   name: 'ip4',
   description: 'ip4 routing over pg and over memif, 64 B random destinations, 1 / 10k / 1M routes, beside l2xc',
   async run(o: BenchOptions) {
     const sizes = o.smoke ? [1, 10_000] : [1, 10_000, 1_000_000];
-    const xc: Sample[] = [];
-    const results: Record<string, Sample[]> = Object.fromEntries(sizes.map((s) => [String(s), []]));
-    for (let r = 0; r < o.runs; r++) {
-      const x = await l2xcOnce(o.seconds);
-      xc.push(x);
-      let line = `  run ${r + 1}: l2xc ${x.mpps.toFixed(2)} Mpps`;
-      for (const n of sizes) {
-        const mac = await setup(n);
-        try {
-          const s = await measure(mac, o.seconds);
-          results[String(n)]!.push(s);
-          line += `, ${n} routes ${s.mpps.toFixed(2)} Mpps`;
-        } finally {
-          engine.stop();
-        }
-      }
-      o.log(line);
-    }
-    const xcClocks = medianClocks(xc.map((x) => x.clocks));
-    const xcChain = chain(xcClocks, L2XC_CHAIN);
-    const xcMpps = median(xc.map((x) => x.mpps));
-    o.log(`l2xc: ${xcMpps.toFixed(2)} Mpps, chain ${xcChain.toFixed(1)} clocks/packet`);
-    const out: Record<string, unknown> = { l2xc: { mppsMedian: xcMpps, chainClocks: xcChain, clocksPerPacket: xcClocks } };
-    for (const n of sizes) {
-      const s = results[String(n)]!;
-      const clocks = medianClocks(s.map((x) => x.clocks));
-      const mpps = median(s.map((x) => x.mpps));
-      const c = chain(clocks, IP4_CHAIN);
-      o.log(`ip4 ${n} routes: ${mpps.toFixed(2)} Mpps (${(xcMpps / mpps).toFixed(2)}x l2xc time/packet), chain ${c.toFixed(1)} clocks/packet (${(c / xcChain).toFixed(2)}x l2xc chain)`);
-      printClocks(o.log, clocks);
-      out[`routes${n}`] = { mppsMedian: mpps, mppsRuns: s.map((x) => x.mpps), chainClocks: c, chainRatio: c / xcChain, mppsRatio: xcMpps / mpps, clocksPerPacket: clocks };
-    }
+    const out = await routedOverPg(o, 'ip4', sizes, async (n, seconds) => measure(await setup(n), seconds));
     out.memif = await routedOverMemif(o, 'ip4', sizes, memifOnce);
     return out;
   },

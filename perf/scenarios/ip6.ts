@@ -13,14 +13,12 @@ import { xconnectPair } from '../../graph/l2/xconnect.js';
 import * as engine from '../../src/engine.js';
 import * as ip from '../../graph/ip/ip.js';
 import * as pg from '../../graph/pg/pg.js';
-import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
+import { type BenchOptions, type Scenario, clocksPerNode } from '../bench.js';
 import { type MemifRun, measureOverMemif, routedOverMemif } from '../generator.js';
 import { rng } from './fib-load.js';
-import { runOnce as l2xcOnce } from './l2xc.js';
+import { routedOverPg } from './routing.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const IP6_CHAIN = ['ethernet-input', 'ip6-input', 'ip6-lookup', 'ip6-rewrite', 'interface-output'];
-const L2XC_CHAIN = ['ethernet-input', 'l2-xconnect', 'interface-output'];
 const HOPS = 16;
 
 const LENGTH_MIX: [number, number][] = [
@@ -174,45 +172,12 @@ export async function measure(frames: Buffer[], seconds: number): Promise<{ mpps
   return { mpps: Number(tx) / elapsed / 1e6, clocks: clocksPerNode(engine.statsSegment()) };
 }
 
-const chain = (c: Record<string, number>, nodes: string[]) => nodes.reduce((a, n) => a + (c[n] ?? 0), 0);
-
 export const ip6: Scenario = {
   name: 'ip6',
   description: 'ip6 routing over pg and over memif, 64 B, destinations inside 1 / 10k / 1M routes, beside l2xc',
   async run(o: BenchOptions) {
     const sizes = o.smoke ? [1, 10_000] : [1, 10_000, 1_000_000];
-    const xc: { mpps: number; clocks: Record<string, number> }[] = [];
-    const results: Record<string, { mpps: number; clocks: Record<string, number> }[]> = Object.fromEntries(sizes.map((s) => [String(s), []]));
-    for (let r = 0; r < o.runs; r++) {
-      const x = await l2xcOnce(o.seconds);
-      xc.push(x);
-      let line = `  run ${r + 1}: l2xc ${x.mpps.toFixed(2)} Mpps`;
-      for (const n of sizes) {
-        const frames = await setup(n);
-        try {
-          const s = await measure(frames, o.seconds);
-          results[String(n)]!.push(s);
-          line += `, ${n} routes ${s.mpps.toFixed(2)} Mpps`;
-        } finally {
-          engine.stop();
-        }
-      }
-      o.log(line);
-    }
-    const xcClocks = medianClocks(xc.map((x) => x.clocks));
-    const xcChain = chain(xcClocks, L2XC_CHAIN);
-    const xcMpps = median(xc.map((x) => x.mpps));
-    o.log(`l2xc: ${xcMpps.toFixed(2)} Mpps, chain ${xcChain.toFixed(1)} clocks/packet`);
-    const out: Record<string, unknown> = { l2xc: { mppsMedian: xcMpps, chainClocks: xcChain, clocksPerPacket: xcClocks } };
-    for (const n of sizes) {
-      const s = results[String(n)]!;
-      const clocks = medianClocks(s.map((x) => x.clocks));
-      const mpps = median(s.map((x) => x.mpps));
-      const c = chain(clocks, IP6_CHAIN);
-      o.log(`ip6 ${n} routes: ${mpps.toFixed(2)} Mpps (${(xcMpps / mpps).toFixed(2)}x l2xc time/packet), chain ${c.toFixed(1)} clocks/packet (${(c / xcChain).toFixed(2)}x l2xc chain)`);
-      printClocks(o.log, clocks);
-      out[`routes${n}`] = { mppsMedian: mpps, mppsRuns: s.map((x) => x.mpps), chainClocks: c, chainRatio: c / xcChain, mppsRatio: xcMpps / mpps, clocksPerPacket: clocks };
-    }
+    const out = await routedOverPg(o, 'ip6', sizes, async (n, seconds) => measure(await setup(n), seconds));
     out.memif = await routedOverMemif(o, 'ip6', sizes, memifOnce);
     return out;
   },
