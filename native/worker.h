@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <sys/epoll.h>
 #include <vector>
 
 #include "buffer.h"
@@ -200,6 +201,13 @@ class Worker {
   int event_fd_ = -1;
   bool epoll_dirty_ = true;
   RxMode effective_mode_ = RxMode::Interrupt;
+  // Queue fds that may wake the worker; in the epoll set only while it sleeps (see maybe_sleep).
+  struct WakeSource {
+    int fd;
+    epoll_event event;
+    uint64_t suspended_until_tsc;  // after an error report: left out of sleeps until then
+  };
+  std::vector<WakeSource> wake_sources_;
 
   std::mutex msg_lock_;
   std::vector<std::function<void(Worker&)>> messages_;

@@ -96,7 +96,6 @@ void open_socket(AfPacketInterface& pi, AfPacketQueue& q, const RingConfig& rc) 
   sa.sll_ifindex = pi.host_ifindex;
   if (bind(q.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) sock_fail(q.queue_id, "bind to '" + pi.host + "'", errno);
   clear_socket_error(q.fd);
-  q.wake.watch(q.fd);
 }
 
 void join_fanout(AfPacketInterface& pi, AfPacketQueue& q) {
@@ -122,7 +121,6 @@ void join_fanout(AfPacketInterface& pi, AfPacketQueue& q) {
 
 void teardown(AfPacketInterface* pi) {
   for (AfPacketQueue* q : pi->queues) {
-    q->wake.unwatch();
     if (q->map) munmap(q->map, q->map_len);
     if (q->fd >= 0) close(q->fd);
     delete q;
@@ -159,9 +157,8 @@ class AfPacketOps : public InterfaceOps {
     Engine& e = Engine::get();
     const netdev::HostState st = netdev::host_state(pi_->ctl, pi_->host_ifindex, pi_->host);
     if (st == netdev::HostState::Gone) {
-      // The socket now reports EPOLLERR for good: stop watching it first.
+      // The socket now reports EPOLLERR for good; the worker leaves such an fd out of its sleeps.
       pi_->gone = true;
-      for (AfPacketQueue* q : pi_->queues) q->wake.unwatch();
       netdev::report_gone(e, intf);
       return;
     }
@@ -277,7 +274,7 @@ QUIVER_NAPI(afPacketCreate) {
     registered = true;
     index = pi->if_index = intf.index;
     g_af_packet[intf.index] = pi;
-    for (AfPacketQueue* q : pi->queues) e.add_rx_queue(intf, q->queue_id, "af-packet-input", q, q->wake.fd(), worker, int(rx_mode));
+    for (AfPacketQueue* q : pi->queues) e.add_rx_queue(intf, q->queue_id, "af-packet-input", q, q->fd, worker, int(rx_mode));
     e.set_link(intf, netdev::host_state(pi->ctl, pi->host_ifindex, host) == netdev::HostState::Up);
     return Napi::Number::New(info.Env(), intf.index);
   } catch (...) {

@@ -23,7 +23,6 @@ struct AfPacketQueue {
   AfPacketInterface* intf = nullptr;
   uint32_t queue_id = 0;
   int fd = -1;
-  netdev::WakeFd wake;
   uint8_t* map = nullptr;
   size_t map_len = 0;
   // rx: blocks, and where we are inside the current one

@@ -92,7 +92,6 @@ void open_socket(AfXdpInterface& xi, AfXdpQueue& q, BufferPool& pool) {
   for (int tries = 0; (rc = bind(q.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa)) != 0 && errno == EBUSY && tries < 100; ++tries)
     usleep(10000);
   if (rc != 0) sock_fail(q.queue_id, "bind to '" + xi.host + "'", errno);
-  q.wake.watch(q.fd);
 }
 
 // Posts the whole fill ring before the queue is polled (control thread, control cache).
@@ -124,7 +123,6 @@ void teardown(AfXdpInterface* xi) {
   Engine& e = Engine::get();
   af_xdp_bpf::detach(*xi);
   for (AfXdpQueue* q : xi->queues) {
-    q->wake.unwatch();
     unmap(q->rx);
     unmap(q->tx);
     unmap(q->fill);
@@ -173,9 +171,7 @@ class AfXdpOps : public InterfaceOps {
     if (xi_->gone) return;
     const netdev::HostState st = netdev::host_state(xi_->ctl, xi_->host_ifindex, xi_->host);
     if (st == netdev::HostState::Gone) {
-      // Stop waking workers on its sockets before anything else.
       xi_->gone = true;
-      for (AfXdpQueue* q : xi_->queues) q->wake.unwatch();
       netdev::report_gone(Engine::get(), intf);
       return;
     }
@@ -296,7 +292,7 @@ QUIVER_NAPI(afXdpCreate) {
     registered = true;
     index = xi->if_index = intf.index;
     g_af_xdp[intf.index] = xi;
-    for (AfXdpQueue* q : xi->queues) e.add_rx_queue(intf, q->queue_id, "af-xdp-input", q, q->wake.fd(), worker, int(rx_mode));
+    for (AfXdpQueue* q : xi->queues) e.add_rx_queue(intf, q->queue_id, "af-xdp-input", q, q->fd, worker, int(rx_mode));
     e.set_link(intf, netdev::host_state(xi->ctl, xi->host_ifindex, host) == netdev::HostState::Up);
     return Napi::Number::New(info.Env(), intf.index);
   } catch (...) {

@@ -77,7 +77,6 @@ struct AfXdpQueue {
   AfXdpInterface* intf = nullptr;
   uint32_t queue_id = 0;
   int fd = -1;
-  netdev::WakeFd wake;
   XskRing fill, comp, rx, tx;
   BufferBitmap posted;   // in the fill ring or inside the kernel's rx path (rx worker only)
   BufferBitmap sending;  // in the tx ring or awaiting completion (tx owner only)

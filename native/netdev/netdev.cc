@@ -7,7 +7,6 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -322,25 +321,6 @@ void in_netns(int ns_fd, const std::function<void()>& fn) {
   });
   t.join();
   if (error) std::rethrow_exception(error);
-}
-
-WakeFd::~WakeFd() {
-  if (epfd_ >= 0) close(epfd_);
-}
-
-void WakeFd::watch(int fd) {
-  if (epfd_ < 0) epfd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd_ < 0) fail("interface", "epoll_create1", errno);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = fd;
-  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) fail("interface", "epoll_ctl", errno);
-  watched_ = fd;
-}
-
-void WakeFd::unwatch() {
-  if (epfd_ >= 0 && watched_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, watched_, nullptr);
-  watched_ = -1;
 }
 
 }  // namespace quiver::netdev

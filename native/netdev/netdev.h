@@ -1,8 +1,8 @@
 // Linux network-device plumbing shared by the af_xdp, af_packet and tap drivers (control side
 // only): interface lookup and flags through ioctl, rtnetlink requests (addresses, moving a
 // link to another namespace, XDP attachment state), running code inside another network
-// namespace, and the wake fd an rx queue hands to the engine. Errors are std::runtime_error
-// with "field: reason", like every other control-side failure in Quiver.
+// namespace. Errors are std::runtime_error with "field: reason", like every other control-side
+// failure in Quiver.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -67,26 +67,6 @@ int open_netns(const std::string& spec);
 // Runs fn on a short-lived thread that entered the namespace (only that thread moves).
 // Exceptions thrown by fn are rethrown here.
 void in_netns(int ns_fd, const std::function<void()>& fn);
-
-// --- the fd an rx queue gives the engine ---
-
-// An epoll fd watching one socket or tun fd. The worker sleeps on it; when the device
-// disappears the driver stops watching, so a socket stuck in an error state (EPOLLERR forever)
-// can never keep a worker awake.
-class WakeFd {
- public:
-  WakeFd() = default;
-  ~WakeFd();
-  WakeFd(const WakeFd&) = delete;
-  WakeFd& operator=(const WakeFd&) = delete;
-  void watch(int fd);  // throws
-  void unwatch();
-  int fd() const { return epfd_; }
-
- private:
-  int epfd_ = -1;
-  int watched_ = -1;
-};
 
 std::string errno_str(int err);
 

@@ -53,7 +53,6 @@ void teardown(TapInterface* ti) {
   Engine& e = Engine::get();
   int64_t returned = 0;
   for (TapQueue* q : ti->queues) {
-    q->wake.unwatch();
     if (q->fd >= 0) close(q->fd);  // the last fd takes the (non-persistent) device with it
     e.pool().free_unchained(e.control_cache(), q->spare, q->n_spare);
     returned += q->n_spare;
@@ -99,7 +98,6 @@ class TapOps : public InterfaceOps {
     // A tap whose namespace went away was deleted with it: its fds are detached (EBADFD).
     if (ioctl(ti_->queues[0]->fd, TUNGETIFF, &ifr) != 0 && errno == EBADFD) {
       ti_->gone = true;
-      for (TapQueue* q : ti_->queues) q->wake.unwatch();
       netdev::report_gone(Engine::get(), intf);
     }
   }
@@ -206,7 +204,6 @@ QUIVER_NAPI(tapCreate) {
       // Checksum offload only: TSO/UFO would hand us 64 KB frames the graph cannot segment.
       const unsigned off = ti->csum_offload ? TUN_F_CSUM : 0;
       if (ioctl(tq->fd, TUNSETOFFLOAD, off) != 0) throw std::runtime_error("offloads: TUNSETOFFLOAD: " + netdev::errno_str(errno));
-      tq->wake.watch(tq->fd);
     }
     int carrier = 0;  // plugged in at admin up
     ioctl(ti->queues[0]->fd, TUNSETCARRIER, &carrier);
@@ -234,7 +231,7 @@ QUIVER_NAPI(tapCreate) {
     registered = true;
     index = ti->if_index = intf.index;
     g_tap[intf.index] = ti;
-    for (TapQueue* q : ti->queues) e.add_rx_queue(intf, q->queue_id, "tap-input", q, q->wake.fd(), worker, int(rx_mode));
+    for (TapQueue* q : ti->queues) e.add_rx_queue(intf, q->queue_id, "tap-input", q, q->fd, worker, int(rx_mode));
     e.set_link(intf, true);
   } catch (...) {
     if (ns_fd >= 0) close(ns_fd);

@@ -34,7 +34,6 @@ struct TapQueue {
   TapInterface* intf = nullptr;
   uint32_t queue_id = 0;
   int fd = -1;
-  netdev::WakeFd wake;
   // Buffers kept ready for the next read() (counted as held by the pool).
   static constexpr uint32_t kSpareMax = 64;
   uint32_t spare[kSpareMax];

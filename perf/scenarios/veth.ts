@@ -4,8 +4,7 @@
 // own, so B's stack drops them right after counting: no replies travel back).
 //
 // Two cores: the generator is pinned to core 0, the forwarder gets core 1. Quiver's worker is
-// pinned there (interrupt mode: it never sleeps under load, and its idle time shows as idle);
-// the kernel's share of receiving on A's veth end is steered there with RPS for the bridge,
+// pinned there (rx mode adaptive, Quiver's default, or --rx-mode; under load it polls); the kernel's share of receiving on A's veth end is steered there with RPS for the bridge,
 // af_packet and generic XDP (the same softirq work for all three). Native XDP runs in the
 // veth's own NAPI context on the core that transmitted: for af_xdp the redirect and the copy
 // into the UMEM are paid by the generator's core, as they would be on a NIC's interrupt core.
@@ -14,6 +13,9 @@
 // generator was the limit), core 1's busy share and Mpps per busy core-1 second (the
 // forwarder's capacity; meaningful only when nothing else runs on core 1).
 // Paths alternate within each round so slow drift of a shared machine hits all of them.
+// The bridge's own rate is bimodal on this VM (~0.44 or ~0.58 Mpps, one mode for a whole
+// invocation, generator-bound in both): compare Quiver with testpmd's af_xdp PMD in the same
+// run as well as with the bridge.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -96,7 +98,13 @@ interface PathRun {
   clocks: Record<string, number>;
 }
 
-async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Promise<PathRun> {
+interface PathOptions {
+  rxMode: 'polling' | 'interrupt' | 'adaptive';
+  perfCore?: number;
+  perfDir: string;
+}
+
+async function runPath(path: Path, lab: Lab, cfg: string, seconds: number, opts: PathOptions): Promise<PathRun> {
   const [a, b] = [lab.hosts[0]!, lab.hosts[1]!];
   let clocks: Record<string, number> = {};
   let testpmd: Testpmd | undefined;
@@ -118,9 +126,7 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Prom
     ip(['link', 'set', 'qd-bench-br', 'up']);
     execFileSync('bridge', ['fdb', 'add', DST_MAC, 'dev', b.quiverSide, 'master', 'static']);
   } else {
-    // Interrupt mode: under load the worker never sleeps (it only waits when its rings are
-    // empty), and when it waits the core counts as idle, so core-1 busy time is its real cost.
-    engine.start({ workers: 1, cores: [1], rxMode: 'interrupt', buffers: 32768 });
+    engine.start({ workers: 1, cores: [1], rxMode: opts.rxMode, buffers: 32768 });
     for (const [h, name] of [[a, 'qa'], [b, 'qb']] as const) {
       if (path === 'af_xdp') createAfXdpInterface({ host: h.quiverSide, name, mode: 'native' });
       else if (path === 'af_xdp_generic') createAfXdpInterface({ host: h.quiverSide, name, mode: 'generic' });
@@ -149,7 +155,11 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number): Prom
     const g0 = sent();
     const k0 = coreTimes(1);
     const t0 = process.hrtime.bigint();
+    // --perf-core N: a kernel+user profile of core N over the measured window, per path.
+    const prof = opts.perfCore === undefined ? undefined :
+      spawn('perf', ['record', '-C', String(opts.perfCore), '-g', '-o', join(opts.perfDir, `perf-${path}.data`), '--', 'sleep', String(seconds)], { stdio: 'ignore' });
     await sleep(seconds * 1000);
+    if (prof) await new Promise((r) => prof.once('exit', r));
     const c1 = linkCounters('eth0', b.netns).rxPackets;
     const g1 = sent();
     const k1 = coreTimes(1);
@@ -190,6 +200,16 @@ export const veth: Scenario = {
       const at = process.argv.indexOf('--paths');
       const paths = (at >= 0 ? process.argv[at + 1]!.split(',') : ['af_xdp', 'af_packet', 'testpmd_af_xdp', 'bridge']) as Path[];
       for (const p of paths) if (!ALL_PATHS.includes(p)) throw new Error(`--paths: '${p}' is not one of ${ALL_PATHS.join(', ')}`);
+      const arg = (name: string) => {
+        const k = process.argv.indexOf(name);
+        return k >= 0 ? process.argv[k + 1] : undefined;
+      };
+      const rxMode = (arg('--rx-mode') ?? 'adaptive') as PathOptions['rxMode'];
+      if (!['polling', 'interrupt', 'adaptive'].includes(rxMode)) throw new Error(`--rx-mode: '${rxMode}' is not polling, interrupt or adaptive`);
+      const perfCore = arg('--perf-core') === undefined ? undefined : Number(arg('--perf-core'));
+      if (perfCore !== undefined && !(perfCore >= 0 && perfCore < cpus().length)) throw new Error(`--perf-core: '${arg('--perf-core')}' is not a core of this machine`);
+      const pathOpts: PathOptions = { rxMode, perfCore, perfDir: process.cwd() };
+      if (perfCore !== undefined) o.log(`  profiles of core ${perfCore}: ${paths.map((p) => `perf-${p}.data`).join(', ')} in ${process.cwd()}`);
       if (!paths.includes('bridge')) paths.push('bridge');
       const mpps = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
       const offered = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
@@ -198,7 +218,7 @@ export const veth: Scenario = {
       for (let r = 0; r < o.runs; r++) {
         const line: string[] = [];
         for (const p of paths) {
-          const x = await runPath(p, lab, cfg, o.seconds);
+          const x = await runPath(p, lab, cfg, o.seconds, pathOpts);
           mpps[p].push(x.mpps);
           offered[p].push(x.offered);
           perCore[p].push(x.mpps / Math.max(0.01, x.core1Busy));
