@@ -25,7 +25,7 @@ import { xconnectPair } from '../../graph/l2/xconnect.js';
 import { createAfPacketInterface } from '../../src/interfaces/af_packet.js';
 import { createAfXdpInterface } from '../../src/interfaces/af_xdp.js';
 import { type Lab, createLab, destroyLab } from '../../src/lab/lab.js';
-import { ip, linkCounters } from '../../src/lab/netns.js';
+import { ip, linkCounters, linkInfo } from '../../src/lab/netns.js';
 import { type Testpmd, startTestpmd } from '../../memif/testpmd.js';
 import { type BenchOptions, type Scenario, clocksPerNode, median, medianClocks, printClocks } from '../bench.js';
 
@@ -89,6 +89,16 @@ function setRps(dev: string, mask: string): void {
   writeFileSync(`/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask);
 }
 
+/** Where the frames stopped: each hop's counters along the path, for the error message. */
+function nothingForwarded(a: Lab['hosts'][number], b: Lab['hosts'][number]): string {
+  const gen = linkCounters('eth0', a.netns);
+  const inA = linkCounters(a.quiverSide);
+  const outB = linkCounters(b.quiverSide);
+  const xdp = (linkInfo(a.quiverSide) as { xdp?: { prog?: { id?: number } } }).xdp?.prog?.id;
+  return `generator sent ${gen.txPackets} (dropped ${gen.txDropped}), ${a.quiverSide} received ${inA.rxPackets} ` +
+    `(dropped ${inA.rxDropped}; XDP program ${xdp ?? 'none'}), ${b.quiverSide} sent ${outB.txPackets}`;
+}
+
 /** Sets up one path, measures frames arriving in B per second, tears the path down. */
 interface PathRun {
   mpps: number;
@@ -109,6 +119,9 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number, opts:
   let clocks: Record<string, number> = {};
   let testpmd: Testpmd | undefined;
   if (path === 'testpmd_af_xdp') {
+    // DPDK's af_xdp PMD does not set the link up (Quiver does): a veth end left down drops
+    // everything its peer sends.
+    for (const h of [a, b]) ip(['link', 'set', h.quiverSide, 'up']);
     testpmd = startTestpmd({
       lcores: '0@1,1@1',
       mode: 'io',
@@ -144,7 +157,7 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number, opts:
     // would be measured as 0 Mpps: wait for the first frames in B, or fail saying so.
     const first = linkCounters('eth0', b.netns).rxPackets;
     for (const end = Date.now() + 5000; linkCounters('eth0', b.netns).rxPackets === first; await sleep(50))
-      if (Date.now() > end) throw new Error(`veth: ${path} forwarded nothing in 5 s${testpmd ? `; testpmd's output ends with:\n${testpmd.output().slice(-1500)}` : ''}`);
+      if (Date.now() > end) throw new Error(`veth: ${path} forwarded nothing in 5 s; ${nothingForwarded(a, b)}${testpmd ? `; testpmd's output ends with:\n${testpmd.output().slice(-1500)}` : ''}`);
     if (engine.running()) engine.clearRuntime();
     const c0 = linkCounters('eth0', b.netns).rxPackets;
     // Offered = what trafgen pushed into A's veth, including what the receiving side dropped.
