@@ -172,7 +172,10 @@ async function runPath(path: Path, lab: Lab, cfg: string, seconds: number, opts:
     const prof = opts.perfCore === undefined ? undefined :
       spawn('perf', ['record', '-C', String(opts.perfCore), '-g', '-o', join(opts.perfDir, `perf-${path}.data`), '--', 'sleep', String(seconds)], { stdio: 'ignore' });
     await sleep(seconds * 1000);
-    if (prof) await new Promise((r) => prof.once('exit', r));
+    if (prof) await new Promise((r) => {
+      prof.once('exit', r);
+      prof.once('error', r);  // perf vanished after the check below: no profile, same figures
+    });
     const c1 = linkCounters('eth0', b.netns).rxPackets;
     const g1 = sent();
     const k1 = coreTimes(1);
@@ -209,7 +212,6 @@ export const veth: Scenario = {
     let lab: Lab | undefined;
     try {
       for (const p of SYSCTLS) writeFileSync(`/proc/sys/${p}`, String(Math.max(4 << 20, Number(readFileSync(`/proc/sys/${p}`, 'utf8')))));
-      lab = createLab({ prefix: 'qd-', hosts: 2, offloads: 'off' });
       const at = process.argv.indexOf('--paths');
       const paths = (at >= 0 ? process.argv[at + 1]!.split(',') : ['af_xdp', 'af_packet', 'testpmd_af_xdp', 'bridge']) as Path[];
       for (const p of paths) if (!ALL_PATHS.includes(p)) throw new Error(`--paths: '${p}' is not one of ${ALL_PATHS.join(', ')}`);
@@ -222,7 +224,15 @@ export const veth: Scenario = {
       const perfCore = arg('--perf-core') === undefined ? undefined : Number(arg('--perf-core'));
       if (perfCore !== undefined && !(perfCore >= 0 && perfCore < cpus().length)) throw new Error(`--perf-core: '${arg('--perf-core')}' is not a core of this machine`);
       const pathOpts: PathOptions = { rxMode, perfCore, perfDir: process.cwd() };
+      if (perfCore !== undefined) {
+        try {
+          execFileSync('perf', ['--version'], { stdio: 'ignore' });
+        } catch {
+          throw new Error('--perf-core: perf is not installed (Debian package linux-perf)');
+        }
+      }
       if (perfCore !== undefined) o.log(`  profiles of core ${perfCore}: ${paths.map((p) => `perf-${p}.data`).join(', ')} in ${process.cwd()}`);
+      lab = createLab({ prefix: 'qd-', hosts: 2, offloads: 'off' });
       if (!paths.includes('bridge')) paths.push('bridge');
       const mpps = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
       const offered = Object.fromEntries(paths.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
