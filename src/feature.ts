@@ -143,6 +143,11 @@ export interface InterfaceType<S extends z.ZodTypeAny = z.ZodTypeAny> {
   update?(prev: z.output<S>, next: z.output<S>, dp: Dataplane): Change[] | 'recreate';
   /** Graph nodes of this driver, for `show graph` (default `<type>-input` / `<type>-output`). */
   nodes?: { input?: string; output?: string };
+  /**
+   * True when the interface sends packets by itself once up (a pg with enabled streams): such
+   * interfaces come up after every other new interface, so no frame meets a still-down peer.
+   */
+  sourcesTraffic?(spec: z.output<S>): boolean;
 }
 
 /** The type's own fields of an interface spec (common fields removed), for comparisons. */

@@ -20,6 +20,8 @@ registerInterfaceType({
   description: 'packet generator: synthesized or replayed streams; counts and can keep what it sends',
   schema: PgConfigSchema,
   nodes: { input: 'pg-input', output: 'pg-output' },
+  // An enabled stream starts the moment its interface is up.
+  sourcesTraffic: (spec) => (spec.streams ?? []).some((s) => s.enabled),
   validate(spec, path, config) {
     const issues: Issue[] = [];
     if (spec.worker !== undefined && spec.worker >= config.workers.count)

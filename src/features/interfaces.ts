@@ -233,6 +233,7 @@ registerFeature({
     const remove: Change[] = [];
     const add: Change[] = [];
     const last: Change[] = [];
+    const lastSources: Change[] = [];
     const all = [...dispositions(dp, prev.interfaces, next.interfaces).values()];
     const byOrderDesc = (d: Disposition) => -typeOrder('prev' in d ? d.prev : d.next);
     for (const d of [...all].sort((a, b) => byOrderDesc(a) - byOrderDesc(b)))
@@ -242,13 +243,16 @@ registerFeature({
         // Created down; up in `last`, once xconnects, bridges and routes are in place.
         const path = pathOf(next, d.next.name);
         add.push(createStep(dp, d.next, path, rxDefault, false));
-        if (d.next.state === 'up') last.push(...commonSteps(dp, { ...d.next, state: 'down' }, d.next, path, rxDefault).filter((c) => c.path === `${path}.state`));
+        if (d.next.state === 'up') {
+          const up = commonSteps(dp, { ...d.next, state: 'down' }, d.next, path, rxDefault).filter((c) => c.path === `${path}.state`);
+          (typeOf(d.next).sourcesTraffic?.(d.next) ? lastSources : last).push(...up);
+        }
       }
       else if (d.kind === 'update') {
         const path = pathOf(next, d.next.name);
         add.push(...d.own.map((c) => ({ ...c, path: c.path ?? path })), ...commonSteps(dp, d.prev, d.next, path, rxDefault));
       }
     }
-    return { remove, add, last };
+    return { remove, add, last: [...last, ...lastSources] };
   },
 });

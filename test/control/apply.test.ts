@@ -47,12 +47,13 @@ function snapshot() {
 }
 
 describe('apply by difference', () => {
-  it('creates everything on the first apply, brings interfaces up last, forwards', async () => {
+  it('creates everything on the first apply, brings interfaces up last (traffic sources after the rest), forwards', async () => {
     const r = await dp.apply(base());
     expect(r.changes).toEqual([
       'create interface a0 (pg)', 'create interface a1 (pg)', 'create interface b0 (pg, mtu 1500)',
       'xconnect a0 -> a1', 'xconnect a1 -> a0',
-      'set interface state a0 up', 'set interface state a1 up', 'set interface state b0 up',
+      // a0's stream starts when a0 is up: a1 must already be up, or its first vector is dropped.
+      'set interface state a1 up', 'set interface state b0 up', 'set interface state a0 up',
     ]);
     await dp.pg.waitStream('sa');
     expect(dp.interfaces.counters('a1').txPackets).toBe(500n);
