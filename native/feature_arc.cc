@@ -141,7 +141,7 @@ QUIVER_NAPI(featureArcs) {
     if (e.running()) {
       const ArcMasks* m = a.masks.get();
       for (uint32_t i = 0; i < kMaxInterfaces; ++i) {
-        if (!m || !m->mask[i]) continue;
+        if (!m || !m->mask[i] || !e.interface(i)) continue;  // features set for every index list once per interface
         j += std::string(f2 ? "" : ",") + "\"" + std::to_string(i) + "\":[";
         f2 = false;
         bool f3 = true;

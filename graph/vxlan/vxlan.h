@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <nmmintrin.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -82,8 +83,17 @@ struct DecapSlot {
   uint32_t tunnel = ~0u;  // index into VxlanTable::tunnels; ~0u: empty
 };
 
+// A local tunnel endpoint as the decap bypass matches it: the outer destination address and
+// UDP port of some tunnel, in the FIB (encap table) the packet must arrive on.
+struct Vtep {
+  uint32_t fib_index = 0;
+  uint16_t port_be = 0;
+  uint8_t addr[16] = {};  // IPv4 in the first 4 bytes
+};
+
 struct VxlanTable {
   std::vector<EncapTunnel> tunnels;
+  std::vector<Vtep> vteps4, vteps6;       // distinct, for ip4/ip6-vxlan-bypass
   uint32_t tunnel_of_if[kMaxInterfaces];  // ~0u: not a tunnel
   std::vector<DecapSlot> slots;           // open addressing, power-of-two size
   uint32_t mask = 0;
@@ -103,9 +113,15 @@ struct VxlanTable {
 };
 
 extern Published<VxlanTable> g_vxlan;
+// Encap straight to the rewrite and the decap bypass (vxlan_underlay.h, vxlan_bypass.cc); off,
+// every packet takes ip-lookup and ip-local as without them (to compare, or to trace the full
+// path). On by default and at every engine start.
+extern std::atomic<bool> g_underlay_shortcuts;
 
 // Next indices and errors of the encap nodes (both families share the lists).
-enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6 };
+// Ip4/Ip6: the underlay lookup; Rewrite4/6: straight to the rewrite, the lookup having been
+// done by encap for the run of packets of one tunnel (vxlan_underlay.h).
+enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6, kEncapNextRewrite4, kEncapNextRewrite6 };
 enum EncapError : uint8_t { kErrNoTunnel, kErrTooBig, kErrNoHeadroom, kErrNoUnderlay, kErrNoEncapTable };
 constexpr uint32_t kUnresolvedFib = ~0u;  // the encap table does not exist (yet)
 

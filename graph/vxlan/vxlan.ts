@@ -79,6 +79,7 @@ interface VxlanRaw {
   vxlanTunnelCreate(spec: Record<string, unknown>): number;
   vxlanTunnels(): TunnelInfo[];
   vxlanTestChains(o: { interface: string | number; chainAt: number } | null): void;
+  vxlanUnderlayShortcuts(on?: boolean): boolean;
 }
 const raw = () => addon() as unknown as VxlanRaw;
 
@@ -100,6 +101,17 @@ export function deleteTunnel(name: string): void {
   const i = engine.findInterface(name);
   if (i.driver !== 'vxlan') throw new QuiverError('name', `${name} is not a VXLAN tunnel`);
   engine.deleteInterface(i.index);
+}
+
+/**
+ * The underlay shortcuts: encap sends a tunnel's packets straight to ip4/ip6-rewrite when the
+ * lookup of its destination (done once per run of its packets) ends in one resolved adjacency,
+ * and ip4/ip6-vxlan-bypass hands VXLAN for a local tunnel endpoint to decap past ip-lookup and
+ * ip-local. On by default (and at every engine start); off, every packet takes the lookup and
+ * local delivery, to compare or to trace the full path. Returns the setting after the change.
+ */
+export function underlayShortcuts(on?: boolean): boolean {
+  return native(() => raw().vxlanUnderlayShortcuts(on));
 }
 
 /**

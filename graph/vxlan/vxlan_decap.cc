@@ -1,9 +1,12 @@
-// vxlan4-input / vxlan6-input: decapsulation. Local delivery hands over UDP packets for a VXLAN
-// port with the data at the VXLAN header (l3_offset / l4_offset at the outer IP and UDP
+// vxlan4-input / vxlan6-input: decapsulation (the packet work is vxlan_decap.h's, shared with
+// ip4/ip6-vxlan-bypass, which sends here what it cannot decapsulate cleanly). Local delivery
+// hands over UDP packets for a VXLAN port with the data at the VXLAN header (l3_offset / l4_offset at the outer IP and UDP
 // headers). The header must carry the I flag (every other flag and reserved bit is ignored,
 // RFC 7348 §5); (VNI, outer source, outer destination, port) finds the tunnel. The inner
 // frame then enters ethernet-input as received on the tunnel interface, so the tunnel's mode
-// decides: bridge-domain member (L2 overlay) or L3 (routed overlay).
+// decides: bridge-domain member (L2 overlay) or L3 (routed overlay). An untagged frame of a
+// bridged tunnel goes straight to l2-input with what ethernet-input would have recorded (as
+// VPP's vxlan4-input does); tagged frames still meet ethernet-input and its sub-interfaces.
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
@@ -12,12 +15,13 @@
 #include "../../native/engine.h"
 #include "../../native/worker.h"
 #include "vxlan.h"
+#include "vxlan_decap.h"
 
 namespace quiver {
 namespace vxlan {
 namespace {
 
-enum DecapNext : uint16_t { kNextDrop, kNextEthernet };
+enum DecapNext : uint16_t { kNextDrop, kNextEthernet, kNextL2Input };
 enum DecapError : uint32_t { kErrTruncated, kErrNoIFlag, kErrUnknownVni, kErrUnknownSource, kErrTunnelDown };
 
 struct DecapTrace {
@@ -33,7 +37,7 @@ std::string format_decap(const uint8_t* d, uint32_t) {
   const auto* t = reinterpret_cast<const DecapTrace*>(d);
   char a[INET6_ADDRSTRLEN], b[200];
   inet_ntop(t->is_ip6 ? AF_INET6 : AF_INET, t->remote, a, sizeof a);
-  if (t->next == kNextEthernet)
+  if (t->next != kNextDrop)
     snprintf(b, sizeof b, "vxlan%c from %s vni %u flags 0x%02x -> tunnel %u", t->is_ip6 ? '6' : '4', a, t->vni, t->flags,
              t->tunnel_if);
   else
@@ -41,98 +45,16 @@ std::string format_decap(const uint8_t* d, uint32_t) {
   return b;
 }
 
-// The last tunnel found, and the outer fields that found it, as plain words: consecutive
-// packets mostly share one tunnel, and comparing words read straight from the packet avoids
-// building a key in memory (narrow stores read back wide stall store forwarding).
-struct LastTunnel {
-  uint32_t vni_word = 0;  // the VXLAN header's second word with the reserved byte cleared
-  uint16_t port_be = 0;
-  uint64_t addr[4] = {};  // IPv4: addr[0] = source and destination; IPv6: source, destination
-  uint32_t tunnel = ~0u;
-  uint32_t tunnel_if = kInvalidIf;
-  bool tunnel_up = false;
-};
-
-template <bool V6>
-inline void outer_words(Buffer* b, uint64_t* addr) {
-  const uint8_t* ip = b->at(b->l3_offset);
-  if constexpr (V6) std::memcpy(addr, ip + offsetof(Ip6Header, src), 32);
-  else std::memcpy(addr, ip + offsetof(Ip4Header, src), 8);  // source and destination are adjacent
-}
-
-inline void count_rx(Worker& w, CounterRun& run, uint32_t if_index, uint32_t bytes) {
-  if (__builtin_expect(if_index != run.if_index, 0)) {
-    if (run.packets) w.count_rx(run.if_index, run.packets, run.bytes);
-    run = CounterRun{if_index, 0, 0};
-  }
-  run.packets++;
-  run.bytes += bytes;
-}
-
-// The slow path: a hash lookup, then the cache takes the result.
-template <bool V6>
-__attribute__((noinline)) bool lookup(const VxlanTable& t, const InterfaceTable& it, LastTunnel& last, uint32_t vni_word,
-                                      uint16_t port_be, const uint64_t* addr, uint32_t* miss_vni) {
-  TunnelKey k;
-  k.family = V6 ? 6 : 4;
-  k.port_be = port_be;
-  k.vni = ntohl(vni_word) >> 8;
-  if constexpr (V6) {
-    std::memcpy(k.remote, addr, 16);
-    std::memcpy(k.local, addr + 2, 16);
-  } else {
-    std::memcpy(k.remote, addr, 4);
-    std::memcpy(k.local, reinterpret_cast<const uint8_t*>(addr) + 4, 4);
-  }
-  const uint32_t ti = t.find(k);
-  if (ti == ~0u) {
-    *miss_vni = k.vni;
-    return false;
-  }
-  last.vni_word = vni_word;
-  last.port_be = port_be;
-  std::memcpy(last.addr, addr, V6 ? 32 : 8);
-  last.tunnel = ti;
-  last.tunnel_if = t.tunnels[ti].if_index;
-  last.tunnel_up = it.entry[last.tunnel_if].admin_up;
-  return true;
-}
-
+// vxlan4-input's next and error for each outcome (errors in kDecapErrors order).
 template <bool V6>
 inline uint16_t decap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it,
                           LastTunnel& last, CounterRun& run, Buffer* b) {
-  if (__builtin_expect(b->length < sizeof(VxlanHeader) + kEthernetHeaderSize, 0)) {
-    b->error = node.error_code(kErrTruncated);
-    return kNextDrop;
-  }
-  const auto* h = reinterpret_cast<const VxlanHeader*>(b->data());
-  if (__builtin_expect(!(h->flags & kFlagI), 0)) {
-    b->error = node.error_code(kErrNoIFlag);
-    return kNextDrop;
-  }
-  const uint32_t vni_word = h->vni_be & htonl(0xffffff00u);
-  const uint16_t port_be = reinterpret_cast<const UdpHeader*>(b->at(b->l4_offset))->dst_port_be;
-  uint64_t addr[V6 ? 4 : 1];
-  outer_words<V6>(b, addr);
-  bool hit = last.tunnel != ~0u && vni_word == last.vni_word && port_be == last.port_be && addr[0] == last.addr[0];
-  if constexpr (V6) hit = hit && addr[1] == last.addr[1] && addr[2] == last.addr[2] && addr[3] == last.addr[3];
-  if (__builtin_expect(!hit, 0)) {
-    uint32_t vni;
-    if (!lookup<V6>(t, it, last, vni_word, port_be, addr, &vni)) {
-      b->error = node.error_code(t.has_vni(vni) ? kErrUnknownSource : kErrUnknownVni);
-      return kNextDrop;
-    }
-  }
-  if (__builtin_expect(!last.tunnel_up, 0)) {
-    b->error = node.error_code(kErrTunnelDown);
-    return kNextDrop;
-  }
-  b->advance(sizeof(VxlanHeader));
-  b->rx_if = last.tunnel_if;
-  // Checksum offload flags spoke of the outer packet.
-  b->flags &= ~(kBufL4ChecksumOk | kBufIp4ChecksumOk | kBufVlanParsed);
-  count_rx(w, run, last.tunnel_if, b->total_length());
-  return kNextEthernet;
+  static constexpr uint32_t kErrorOf[] = {0, 0, kErrTruncated, kErrNoIFlag, kErrUnknownVni, kErrUnknownSource, kErrTunnelDown};
+  const Decap d = decap<V6>(w, t, it, last, run, b);
+  if (__builtin_expect(d == Decap::ToL2Input, 1)) return kNextL2Input;
+  if (d == Decap::ToEthernet) return kNextEthernet;
+  b->error = node.error_code(kErrorOf[uint8_t(d)]);
+  return kNextDrop;
 }
 
 template <bool V6, bool Trace>
@@ -166,15 +88,16 @@ uint32_t vxlan_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
       DecapTrace tr{};
-      const uint8_t* vx = next[i] == kNextEthernet ? b[i]->data() - sizeof(VxlanHeader) : b[i]->data();
-      if (b[i]->length >= sizeof(VxlanHeader) || next[i] == kNextEthernet) {
+      const bool decapsulated = next[i] != kNextDrop;
+      const uint8_t* vx = decapsulated ? b[i]->data() - sizeof(VxlanHeader) : b[i]->data();
+      if (b[i]->length >= sizeof(VxlanHeader) || decapsulated) {
         tr.vni = reinterpret_cast<const VxlanHeader*>(vx)->vni();
         tr.flags = vx[0];
       }
       tr.is_ip6 = V6;
       if constexpr (V6) std::memcpy(tr.remote, reinterpret_cast<const Ip6Header*>(b[i]->at(b[i]->l3_offset))->src, 16);
       else std::memcpy(tr.remote, &reinterpret_cast<const Ip4Header*>(b[i]->at(b[i]->l3_offset))->src, 4);
-      tr.tunnel_if = next[i] == kNextEthernet ? b[i]->rx_if : kInvalidIf;
+      tr.tunnel_if = decapsulated ? b[i]->rx_if : kInvalidIf;
       tr.next = next[i];
       tr.error = b[i]->error;
       w.trace(node, b[i], &tr, sizeof tr);
@@ -205,7 +128,7 @@ QUIVER_NODE(vxlan4_input, {
   .name = "vxlan4-input",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan4_input),
-  .next_nodes = {"error-drop", "ethernet-input"},
+  .next_nodes = {"error-drop", "ethernet-input", "l2-input"},
   .errors = kDecapErrors,
   .format_trace = format_decap,
 });
@@ -213,7 +136,7 @@ QUIVER_NODE(vxlan6_input, {
   .name = "vxlan6-input",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan6_input),
-  .next_nodes = {"error-drop", "ethernet-input"},
+  .next_nodes = {"error-drop", "ethernet-input", "l2-input"},
   .errors = kDecapErrors,
   .format_trace = format_decap,
 });

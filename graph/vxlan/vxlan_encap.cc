@@ -3,7 +3,9 @@
 // written into its headroom — the payload is never copied — with the per-packet fields filled
 // in: lengths, the UDP source port from the inner flow hash, the IPv4 checksum updated
 // incrementally from the template's, the IPv6 UDP checksum computed (mandatory over IPv6).
-// The outer packet then goes to the underlay lookup in the tunnel's encap table.
+// The outer packet then goes to the underlay: straight to ip4/ip6-rewrite when the lookup of
+// the tunnel's destination, done once per run of the tunnel's packets, ends in one resolved
+// adjacency (VPP stacks the tunnel on its adjacency for the same reason), else to the lookup.
 #include <cstdio>
 #include <string>
 
@@ -41,6 +43,7 @@ thread_local uint16_t t_ip_id = 0;
 struct TxRun {
   uint32_t if_index = kInvalidIf;
   const EncapTunnel* tunnel = nullptr;  // null: not a tunnel (deleted in flight)
+  UnderlayRoute route{kEncapNextDrop, 0};
   uint32_t max_inner = 0;
   uint64_t packets = 0;
   uint64_t bytes = 0;
@@ -56,6 +59,7 @@ __attribute__((noinline)) void switch_tunnel(Worker& w, const VxlanTable& t, con
   run.if_index = tx_if;
   const uint32_t ti = t.tunnel_of_if[tx_if];
   run.tunnel = ti == ~0u ? nullptr : &t.tunnels[ti];
+  if (run.tunnel) run.route = resolve_underlay(*run.tunnel);
   // The tunnel's MTU is the inner L3 MTU; allow the Ethernet header and one VLAN tag (as
   // Linux's is_skb_forwardable does).
   run.max_inner = uint32_t(it.entry[tx_if].mtu) + kEthernetHeaderSize + kVlanTagSize;
@@ -119,8 +123,9 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
   run.packets++;
   run.bytes += inner;
   underlay_handoff(b, et);
+  b->next_hop = run.route.adj;  // read by the rewrite nodes only
   if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(et.drop_error);
-  return et.next;
+  return run.route.next;
 }
 
 template <bool V6, bool Trace>
@@ -193,7 +198,7 @@ QUIVER_NODE(vxlan4_encap, {
   .name = "vxlan4-encap",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan4_encap),
-  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup"},
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
 });
@@ -201,7 +206,7 @@ QUIVER_NODE(vxlan6_encap, {
   .name = "vxlan6-encap",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan6_encap),
-  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup"},
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
 });

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "../../native/engine.h"
+#include "../../native/feature_arc.h"
 #include "../../native/json.h"
 #include "../../native/napi/napi.h"
 #include "vxlan.h"
@@ -23,6 +24,7 @@ namespace quiver {
 namespace vxlan {
 
 Published<VxlanTable> g_vxlan;
+std::atomic<bool> g_underlay_shortcuts{true};
 
 namespace {
 
@@ -138,6 +140,30 @@ std::string tunnel_json(const TunnelConfig& c) {
          ",\"df\":" + (c.df ? "true" : "false") + ",\"family\":" + (c.is_ip6 ? "\"ip6\"" : "\"ip4\"") + "}";
 }
 
+// ip4/ip6-vxlan-bypass (vxlan_bypass.cc) on every interface while a tunnel of its family
+// exists, off otherwise. Every index, so interfaces created later have it too.
+void set_bypass(Engine& e, const char* arc_name, const char* node, bool on) {
+  FeatureArc* a = find_feature_arc(arc_name);
+  const int ni = e.graph().node_index(node);
+  if (!a || ni < 0 || a->position_of_node[size_t(ni)] < 1) return;  // the path is not compiled in
+  const uint32_t bit = 1u << (a->position_of_node[size_t(ni)] - 1);
+  const ArcMasks* cur = a->masks.get();
+  if (!cur || bool(cur->mask[0] & bit) == on) return;
+  auto* next = new ArcMasks(*cur);
+  for (uint32_t& m : next->mask) m = on ? m | bit : m & ~bit;
+  a->masks.publish(e.epochs(), next);
+}
+
+void add_vtep(std::vector<Vtep>& list, const TunnelConfig& c) {
+  Vtep v;
+  v.fib_index = c.encap_fib;
+  v.port_be = htons(c.dst_port);
+  std::memcpy(v.addr, c.src, 16);
+  for (const Vtep& x : list)
+    if (std::memcmp(&x, &v, sizeof v) == 0) return;
+  list.push_back(v);
+}
+
 void publish_tunnels() {
   Engine& e = Engine::get();
   auto* t = new VxlanTable();
@@ -169,10 +195,15 @@ void publish_tunnels() {
     while (t->slots[i].tunnel != ~0u) i = (i + 1) & t->mask;
     t->slots[i] = DecapSlot{k, ti};
     t->vnis.push_back(c.vni);
+    if (c.encap_fib != kUnresolvedFib) add_vtep(c.is_ip6 ? t->vteps6 : t->vteps4, c);
   }
   std::sort(t->vnis.begin(), t->vnis.end());
   t->vnis.erase(std::unique(t->vnis.begin(), t->vnis.end()), t->vnis.end());
+  const bool shortcuts = g_underlay_shortcuts.load();
+  const bool v4 = shortcuts && !t->vteps4.empty(), v6 = shortcuts && !t->vteps6.empty();
   g_vxlan.publish(e.epochs(), t);
+  set_bypass(e, "ip4-unicast", "ip4-vxlan-bypass", v4);
+  set_bypass(e, "ip6-unicast", "ip6-vxlan-bypass", v6);
 }
 
 const std::map<uint32_t, TunnelConfig>& tunnels() { return g_tunnels; }
@@ -195,6 +226,7 @@ void set_test_chains(uint32_t if_index, uint32_t chain_at) {
 namespace {
 
 void on_start(Engine&) {
+  g_underlay_shortcuts = true;
   g_tunnels.clear();
   g_test_if = kInvalidIf;
   g_test_chain_at = 0;
@@ -271,6 +303,16 @@ QUIVER_NAPI(vxlanTunnelCreate) {
   publish_tunnels();
   e.set_link(intf, true);  // a tunnel has no carrier of its own: its link is up once it exists
   return Napi::Number::New(info.Env(), intf.index);
+}
+
+// vxlanUnderlayShortcuts(on?) -> whether they are on (after the change, if one was asked)
+QUIVER_NAPI(vxlanUnderlayShortcuts) {
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!Engine::get().running()) throw std::runtime_error("engine: not running");
+    g_underlay_shortcuts = info[0].ToBoolean().Value();
+    publish_tunnels();
+  }
+  return Napi::Boolean::New(info.Env(), g_underlay_shortcuts.load());
 }
 
 QUIVER_NAPI(vxlanTunnels) {

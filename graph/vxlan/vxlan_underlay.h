@@ -1,6 +1,18 @@
 // How an encapsulated packet is handed to the underlay: as a packet the dataplane originates
-// (rx_if invalid), looked up in the tunnel's encap table (L3's convention, ip_common.h).
+// (rx_if invalid), in the tunnel's encap table (L3's convention, ip_common.h).
+//
+// Every packet of a tunnel has the same outer destination, so encap looks it up once per run
+// of packets of one tunnel (in practice once per vector), as ip4-lookup / ip6-lookup would,
+// and sends the run straight to the rewrite when that lookup ends in one resolved adjacency.
+// A destination in an attached subnet (a glean adjacency) takes its neighbor's adjacency when
+// that is complete, as ip4-arp / ip6-discover-neighbor would. Anything else (ECMP, a next hop
+// still resolving, no route, a link-local destination) goes to the lookup node as before,
+// which handles it. Nothing is cached across vectors, so a route
+// or neighbor change applies from the next vector on, as it does for forwarded packets.
 #pragma once
+#include "../ip/dpo.h"
+#include "../ip/ip4_mtrie.h"
+#include "../ip/ip6_fib.h"
 #include "../ip/ip_common.h"
 #include "vxlan.h"
 
@@ -13,6 +25,48 @@ inline void underlay_handoff(Buffer* b, const EncapTunnel& et) {
   o.origin_if = et.if_index;
   b->rx_if = kInvalidIf;
   b->l3_offset = b->data_offset;
+}
+
+struct UnderlayRoute {
+  uint16_t next;  // EncapNext
+  uint32_t adj;   // Rewrite4/6: the adjacency (ip4-rewrite reads it from b->next_hop)
+};
+
+// The FIB lookup of the tunnel's destination, for a run of its packets.
+inline UnderlayRoute resolve_underlay(const EncapTunnel& et) {
+  const UnderlayRoute lookup{et.next, 0};
+  if (et.next != kEncapNextIp4 && et.next != kEncapNextIp6) return lookup;
+  if (!g_underlay_shortcuts.load(std::memory_order_relaxed)) return lookup;
+  const LbTable* lbs = g_l3.lbs.get();
+  const AdjTable* adjs = g_l3.adjs.get();
+  if (et.fib_index >= kMaxFibs || !lbs || !adjs) return lookup;
+  uint32_t lbi;
+  IpAddr dst_addr;
+  if (et.next == kEncapNextIp4) {
+    const Ip4Mtrie* fib = g_l3.fib4[et.fib_index].load(std::memory_order_acquire);
+    if (!fib) return lookup;
+    uint32_t dst;
+    std::memcpy(&dst, et.rewrite + offsetof(Ip4Header, dst), 4);
+    lbi = fib->lookup(ntohl(dst));
+    dst_addr = IpAddr::v4(dst);
+  } else {
+    const uint8_t* dst = et.rewrite + offsetof(Ip6Header, dst);
+    if (ip6_is_link_local(dst)) return lookup;  // ip6-lookup picks the origin's glean
+    const Ip6Fib* fib = g_l3.fib6[et.fib_index].load(std::memory_order_acquire);
+    if (!fib) return lookup;
+    lbi = fib->lookup(IpAddr::be64(dst), IpAddr::be64(dst + 8));
+    dst_addr = IpAddr::v6(dst);
+  }
+  if (lbi >= lbs->count || lbs->lb[lbi].n_paths != 1) return lookup;
+  uint32_t ai = lbs->lb[lbi].bucket[0];
+  if (ai >= adjs->count) return lookup;
+  if (adjs->adj[ai].kind == AdjKind::Glean) {
+    const NeighborMap* neighbors = g_l3.neighbors.get();
+    ai = neighbors ? neighbors->find(adjs->adj[ai].if_index, dst_addr) : ~0u;
+    if (ai >= adjs->count) return lookup;
+  }
+  if (adjs->adj[ai].kind != AdjKind::Rewrite) return lookup;
+  return UnderlayRoute{uint16_t(et.next == kEncapNextIp4 ? kEncapNextRewrite4 : kEncapNextRewrite6), ai};
 }
 
 }  // namespace vxlan

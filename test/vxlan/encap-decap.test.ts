@@ -4,12 +4,14 @@
 // Chained packets: pg cannot make chains, test chains (graph/vxlan/vxlan_test_chains.cc) split
 // received frames before ip4-input/ip6-input.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { addon } from '../../src/addon.js';
 import * as engine from '../../src/engine.js';
 import * as ip from '../../graph/ip/ip.js';
 import { xconnect } from '../../graph/l2/xconnect.js';
 import * as pg from '../../graph/pg/pg.js';
 import * as vxlan from '../../graph/vxlan/vxlan.js';
 import { expectNoLeak, useEngine, waitFor } from '../helpers/dataplane.js';
+import { checksum } from '../helpers/packets.js';
 import { innerFrame, scapyDecode, vxlanFrame } from './packets.js';
 
 useEngine();
@@ -245,6 +247,162 @@ describe('vxlan decap', () => {
     } finally {
       ip.deleteAddress('pgU', '198.18.6.1/32');
     }
+  });
+});
+
+/** Packets a node has handled since the engine started (all workers). */
+function nodePackets(node: string): bigint {
+  return engine.statsSegment().nodes().filter((n) => n.name === node).reduce((a, n) => a + n.vectors, 0n);
+}
+function nodeDeltas(nodes: string[]): () => Record<string, number> {
+  const before = nodes.map(nodePackets);
+  return () => Object.fromEntries(nodes.map((n, k) => [n, Number(nodePackets(n) - before[k]!)]));
+}
+type ArcInfo = { name: string; features: string[]; enabled: Record<string, string[]> };
+const arcs = () => (addon() as unknown as { featureArcs(): ArcInfo[] }).featureArcs();
+const enabledOn = (arc: string, feature: string) =>
+  Object.entries(arcs().find((a) => a.name === arc)!.enabled).filter(([, f]) => f.includes(feature)).map(([i]) => Number(i)).sort((a, b) => a - b);
+
+describe('underlay shortcuts: encap to the rewrite, decap past lookup and local delivery', () => {
+  const inner = innerFrame({ size: 100, srcMac: '02:bb:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
+
+  it('encap looks the tunnel destination up itself: a resolved neighbor goes straight to ip4/ip6-rewrite, byte for byte', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 11, df: true });
+    tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 12 });
+    for (const [t, src, dst, sportAt] of [['vx4', '198.18.0.1', '198.18.0.2', 34], ['vx6', '2001:db8::1', '2001:db8::2', 54]] as const) {
+      xconnect('pgIn', t);
+      pg.capture('pgU', 10);
+      const delta = nodeDeltas(['ip4-lookup', 'ip6-lookup', 'ip4-rewrite', 'ip6-rewrite']);
+      await send('pgIn', [inner], 3);
+      const fam = t === 'vx4' ? 'ip4' : 'ip6';
+      expect(delta(), t).toMatchObject({ [`${fam}-lookup`]: 0, [`${fam}-rewrite`]: 3 });
+      const out = pg.captured('pgU');
+      expect(out).toHaveLength(3);
+      const vni = t === 'vx4' ? 11 : 12;
+      const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src, dst, sport: out[0]!.readUInt16BE(sportAt), vni, ...(t === 'vx4' ? { df: true } : {}) }, inner);
+      for (const f of out) expect(f.toString('hex'), t).toBe(expected.toString('hex'));
+    }
+    expectNoLeak();
+  });
+
+  it('encap of a tunnel whose next hop does not resolve goes through ip4-lookup (ARP); once it resolves, to the rewrite', async () => {
+    tunnel({ name: 'vxr', src: '198.18.0.1', dst: '198.18.0.77', vni: 13, df: true });
+    xconnect('pgIn', 'vxr');
+    pg.capture('pgU', 10);
+    try {
+      let delta = nodeDeltas(['ip4-lookup', 'ip4-arp', 'ip4-rewrite']);
+      await send('pgIn', [inner]);
+      expect(delta()).toMatchObject({ 'ip4-lookup': 1, 'ip4-arp': 1, 'ip4-rewrite': 0 });
+      // ip4-arp asked for 198.18.0.77 on pgU (the packet waits for the answer).
+      const arp = pg.captured('pgU');
+      expect(arp).toHaveLength(1);
+      expect(arp[0]!.readUInt16BE(12)).toBe(0x0806);
+      expect([...arp[0]!.subarray(38, 42)].join('.')).toBe('198.18.0.77');
+      ip.addNeighbor({ interface: 'pgU', address: '198.18.0.77', mac: REMOTE_MAC });
+      await waitFor(() => engine.buffers(true).inFlight === 0, 5000, 'the held packet to leave');
+      pg.capture('pgU', 10);
+      delta = nodeDeltas(['ip4-lookup', 'ip4-arp', 'ip4-rewrite']);
+      await send('pgIn', [inner]);
+      expect(delta()).toMatchObject({ 'ip4-lookup': 0, 'ip4-arp': 0, 'ip4-rewrite': 1 });
+      const out = pg.captured('pgU').filter((f) => f.readUInt16BE(12) === 0x0800);
+      const sent = out.at(-1)!;
+      const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.77', sport: sent.readUInt16BE(34), vni: 13, df: true }, inner);
+      expect(sent.toString('hex')).toBe(expected.toString('hex'));
+    } finally {
+      ip.deleteNeighbor({ interface: 'pgU', address: '198.18.0.77' });
+    }
+    expectNoLeak();
+  });
+
+  it('decap: VXLAN for a tunnel endpoint is decapsulated by the bypass, past ip-lookup and ip-local; what it does not take still reaches local delivery', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 21 });
+    tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 22 });
+    xconnect('vx4', 'pgOut');
+    xconnect('vx6', 'pgOut');
+    pg.capture('pgOut', 100);
+    const o4 = { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50000, vni: 21 };
+    const o6 = { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '2001:db8::2', dst: '2001:db8::1', sport: 50000, vni: 22 };
+    const nodes = ['ip4-vxlan-bypass', 'ip6-vxlan-bypass', 'ip4-lookup', 'ip6-lookup', 'ip4-local', 'ip6-local', 'vxlan4-input', 'vxlan6-input'];
+    let delta = nodeDeltas(nodes);
+    await send('pgU', [vxlanFrame(o4, inner), vxlanFrame({ ...o4, v4Checksum: true }, inner), vxlanFrame(o6, inner)], 6);
+    expect(delta()).toEqual({
+      'ip4-vxlan-bypass': 4, 'ip6-vxlan-bypass': 2, 'ip4-lookup': 0, 'ip6-lookup': 0, 'ip4-local': 0, 'ip6-local': 0, 'vxlan4-input': 0, 'vxlan6-input': 0,
+    });
+    expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual(Array(6).fill(inner.toString('hex')));
+    expect(counters('vx4').rxPackets).toBe(4n);
+    expect(counters('vx6').rxPackets).toBe(2n);
+    // Wrong UDP checksums (IPv4 with one, IPv6), a zero IPv6 checksum, and a fragment: the bypass
+    // leaves them to the lookup and local delivery, which drop and count them as before.
+    const badSum = (f: Buffer) => {
+      f[f.length - 1] ^= 0x40;
+      return f;
+    };
+    const zeroSum6 = vxlanFrame(o6, inner);
+    zeroSum6.writeUInt16BE(0, 14 + 40 + 6);
+    const frag = vxlanFrame(o4, inner);
+    frag.writeUInt16BE(0x2000, 14 + 6); // more fragments
+    frag.writeUInt16BE(0, 14 + 10);
+    frag.writeUInt16BE(checksum(frag.subarray(14, 34)), 14 + 10);
+    const errs = () => [errorCount('ip4-local', 'udp-checksum'), errorCount('ip6-local', 'udp-checksum'), errorCount('ip4-local', 'fragment')];
+    const e0 = errs();
+    delta = nodeDeltas(nodes);
+    await send('pgU', [badSum(vxlanFrame({ ...o4, v4Checksum: true }, inner)), badSum(vxlanFrame(o6, inner)), zeroSum6, frag]);
+    expect(errs().map((e, k) => e - e0[k]!)).toEqual([1n, 2n, 1n]);
+    expect(delta()).toMatchObject({ 'ip4-local': 2, 'ip6-local': 2, 'vxlan4-input': 0, 'vxlan6-input': 0 });
+    expect(pg.captured('pgOut')).toHaveLength(6);
+    // Taken but not clean (unknown VNI, no I flag): the bypass leaves it to vxlan4-input's errors.
+    const e1 = [errorCount('vxlan4-input', 'unknown-vni'), errorCount('vxlan4-input', 'no-i-flag')];
+    delta = nodeDeltas(nodes);
+    await send('pgU', [vxlanFrame({ ...o4, vni: 999 }, inner), vxlanFrame({ ...o4, flags: 0 }, inner)]);
+    expect([errorCount('vxlan4-input', 'unknown-vni') - e1[0]!, errorCount('vxlan4-input', 'no-i-flag') - e1[1]!]).toEqual([1n, 1n]);
+    expect(delta()).toMatchObject({ 'ip4-vxlan-bypass': 2, 'vxlan4-input': 2, 'ip4-local': 0 });
+    expect(pg.captured('pgOut')).toHaveLength(6);
+    expectNoLeak();
+  });
+
+  it('with the shortcuts off, the same bytes take ip-lookup on encap and ip-lookup + ip-local on decap', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 41, df: true });
+    expect(vxlan.underlayShortcuts(false)).toBe(false);
+    try {
+      expect(enabledOn('ip4-unicast', 'ip4-vxlan-bypass')).toEqual([]);
+      xconnect('pgIn', 'vx4');
+      pg.capture('pgU', 10);
+      let delta = nodeDeltas(['ip4-lookup', 'ip4-rewrite', 'ip4-local', 'ip4-vxlan-bypass', 'vxlan4-input']);
+      await send('pgIn', [inner], 2);
+      expect(delta()).toMatchObject({ 'ip4-lookup': 2, 'ip4-rewrite': 2 });
+      const out = pg.captured('pgU');
+      const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.2', sport: out[0]!.readUInt16BE(34), vni: 41, df: true }, inner);
+      expect(out.map((f) => f.toString('hex'))).toEqual([expected.toString('hex'), expected.toString('hex')]);
+      xconnect('pgIn', null);
+      xconnect('vx4', 'pgOut');
+      pg.capture('pgOut', 10);
+      delta = nodeDeltas(['ip4-lookup', 'ip4-rewrite', 'ip4-local', 'ip4-vxlan-bypass', 'vxlan4-input']);
+      await send('pgU', [vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50000, vni: 41 }, inner)], 2);
+      expect(delta()).toMatchObject({ 'ip4-lookup': 2, 'ip4-local': 2, 'ip4-vxlan-bypass': 0, 'vxlan4-input': 2 });
+      expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual([inner.toString('hex'), inner.toString('hex')]);
+    } finally {
+      vxlan.underlayShortcuts(true);
+      xconnect('vx4', null);
+    }
+    expect(enabledOn('ip4-unicast', 'ip4-vxlan-bypass').length).toBeGreaterThan(0);
+    expectNoLeak();
+  });
+
+  it('the bypass is on every interface while a tunnel of its family exists, and off with the last one', () => {
+    expect(enabledOn('ip4-unicast', 'ip4-vxlan-bypass')).toEqual([]);
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 31 });
+    const all = engine.interfaces().map((i) => i.index).sort((a, b) => a - b);
+    expect(enabledOn('ip4-unicast', 'ip4-vxlan-bypass')).toEqual(all);
+    expect(enabledOn('ip6-unicast', 'ip6-vxlan-bypass')).toEqual([]);
+    // An interface created later has it too.
+    pg.createPgInterface({ name: 'pgLate' });
+    try {
+      expect(enabledOn('ip4-unicast', 'ip4-vxlan-bypass')).toContain(engine.findInterface('pgLate').index);
+    } finally {
+      engine.deleteInterface('pgLate');
+    }
+    vxlan.deleteTunnel('vx4');
+    expect(enabledOn('ip4-unicast', 'ip4-vxlan-bypass')).toEqual([]);
   });
 });
 

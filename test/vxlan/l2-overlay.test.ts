@@ -95,6 +95,23 @@ describe('L2 overlay: tunnels in a bridge domain', () => {
     expectNoLeak();
   });
 
+  it('decap hands an untagged inner frame straight to l2-input; a tagged one goes through ethernet-input; both arrive byte for byte', async () => {
+    const nodes = ['ethernet-input', 'l2-input'];
+    const packets = (n: string) => engine.statsSegment().nodes().filter((x) => x.name === n).reduce((a, x) => a + x.vectors, 0n);
+    const outer = (inner: Buffer) => vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: REMOTES[1]!, dst: LOCAL, sport: 50125, vni: VNI }, inner);
+    const untagged = innerFrame({ srcMac: remoteHost(1), dstMac: HOST, size: 80 });
+    const tagged = ethernet({ dst: HOST, src: remoteHost(1), vlans: [{ vid: 100 }], type: 0x0800 }, untagged.subarray(14));
+    for (const [inner, ethernetInputs] of [[untagged, 1n], [tagged, 2n]] as const) {
+      pg.capture('pgIn', 10);
+      const before = nodes.map(packets);
+      await send('pgU', [outer(inner)]);
+      // The outer packet meets ethernet-input on pgU in both cases.
+      expect(nodes.map((n, k) => packets(n) - before[k]!), `${inner === tagged ? 'tagged' : 'untagged'}`).toEqual([ethernetInputs, 1n]);
+      expect(pg.captured('pgIn').map((f) => f.toString('hex'))).toEqual([inner.toString('hex')]);
+    }
+    expectNoLeak();
+  });
+
   it('a frame to an unknown MAC from a tunnel is flooded to local ports only (split horizon)', async () => {
     pg.capture('pgU', 100);
     pg.capture('pgIn', 100);

@@ -1,0 +1,162 @@
+// ip4-vxlan-bypass / ip6-vxlan-bypass: features on the ip4-unicast / ip6-unicast input arcs
+// (after the input ACL) that decapsulate VXLAN packets for one of our tunnel endpoints, skipping
+// ip-lookup and ip-local (VPP's ip4-vxlan-bypass). The clean case (I flag, a known tunnel that
+// is up) is decapsulated here, inline, to l2-input or ethernet-input (vxlan_decap.h); anything
+// else taken goes to vxlan4-input / vxlan6-input, which drops it under its named errors. A
+// packet is taken only when it is exactly what local delivery would hand to decap: UDP without
+// fragmentation or extension headers, in one buffer, a consistent UDP length, a correct UDP
+// checksum (IPv4: or none; IPv6: mandatory), to the address and port of some tunnel's local
+// end in the FIB of the interface it arrived on. Everything else continues on the arc to the
+// lookup, where local delivery drops and counts what is wrong, as without the bypass.
+//
+// The control side (vxlan_tunnel.cc) enables the feature on every interface while a tunnel of
+// the family exists. One difference from the lookup path, as in VPP: a tunnel's source address
+// is taken as ours even when no interface carries it.
+#include <cstddef>
+#include <cstdio>
+#include <string>
+
+#include "../../native/feature_arc.h"
+#include "../../native/worker.h"
+#include "../ip/dpo.h"
+#include "vxlan.h"
+#include "vxlan_decap.h"
+
+namespace quiver {
+namespace vxlan {
+namespace {
+
+enum BypassNext : uint16_t { kNextDrop, kNextDecapNode, kNextEthernet, kNextL2Input };  // arc nexts follow
+
+FeatureArcRef g_arc4("ip4-unicast"), g_arc6("ip6-unicast");
+
+struct BypassTrace {
+  uint16_t next;
+  uint8_t taken;
+};
+std::string format_bypass(const uint8_t* d, uint32_t) {
+  const auto* t = reinterpret_cast<const BypassTrace*>(d);
+  char b[80];
+  snprintf(b, sizeof b, "%s next %u", t->taken ? "vxlan for a local tunnel endpoint: decapsulated" : "not taken", t->next);
+  return b;
+}
+
+template <bool V6>
+inline bool is_vtep(const VxlanTable& t, uint32_t fib, uint16_t port_be, const uint8_t* dst) {
+  for (const Vtep& v : V6 ? t.vteps6 : t.vteps4)
+    if (v.fib_index == fib && v.port_be == port_be && std::memcmp(v.addr, dst, V6 ? 16 : 4) == 0) return true;
+  return false;
+}
+
+// True when b was advanced to its VXLAN header for decap.
+template <bool V6>
+inline bool take(const VxlanTable& t, const IfL3Table* ifs, Buffer* b) {
+  if (__builtin_expect(b->rx_if >= kMaxInterfaces, 0)) return false;
+  uint8_t* d = b->data();
+  uint32_t ihl, total, fib;
+  const uint8_t* dst;
+  UdpHeader* udp;
+  if constexpr (V6) {
+    auto* ip = reinterpret_cast<Ip6Header*>(d);
+    if (ip->next_header != kIpProtoUdp) return false;
+    ihl = sizeof(Ip6Header);
+    total = ihl + ntohs(ip->payload_length_be);
+    dst = ip->dst;
+    fib = ifs->entry[b->rx_if].fib6;
+  } else {
+    auto* ip = reinterpret_cast<Ip4Header*>(d);
+    if (ip->protocol != kIpProtoUdp || ip->is_fragment()) return false;
+    ihl = ip->header_bytes();
+    total = ip->total_length();
+    dst = reinterpret_cast<const uint8_t*>(&ip->dst);
+    fib = ifs->entry[b->rx_if].fib4;
+  }
+  if (total > b->length || total < ihl + sizeof(UdpHeader)) return false;  // chained or short
+  udp = reinterpret_cast<UdpHeader*>(d + ihl);
+  if (!is_vtep<V6>(t, fib, udp->dst_port_be, dst)) return false;
+  const uint32_t ulen = ntohs(udp->length_be);
+  if (ulen < sizeof(UdpHeader) || ihl + ulen > total) return false;
+  if (!(b->flags & kBufL4ChecksumOk)) {
+    if constexpr (V6) {
+      const auto* ip = reinterpret_cast<const Ip6Header*>(d);
+      if (udp->checksum == 0 || csum_fold(csum_partial(udp, ulen, ip6_pseudo_sum(ip, ulen, kIpProtoUdp))) != 0) return false;
+    } else {
+      const auto* ip = reinterpret_cast<const Ip4Header*>(d);
+      if (udp->checksum && csum_fold(csum_partial(udp, ulen, ip4_pseudo_sum(ip, ulen))) != 0) return false;
+    }
+  }
+  b->l3_offset = b->data_offset;
+  b->l4_offset = uint16_t(b->data_offset + ihl);
+  b->advance(int(ihl + sizeof(UdpHeader)));
+  return true;
+}
+
+template <bool V6, bool Trace>
+uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  const VxlanTable* t = g_vxlan.get();
+  const IfL3Table* ifs = g_l3.ifs.get();
+  const FeatureArc* arc = V6 ? g_arc6.get() : g_arc4.get();
+  const InterfaceTable& it = w.interfaces();
+  Buffer* b[kFrameSize];
+  uint16_t next[kFrameSize];
+  w.buffers(bi, b, n);
+  uint32_t pass_if = kInvalidIf;
+  uint16_t pass_next = 0;
+  LastTunnel last;
+  CounterRun run;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + 4 < n) __builtin_prefetch(b[i + 4]->data());
+    if (t && ifs && take<V6>(*t, ifs, b[i])) {
+      const Decap d = decap<V6>(w, *t, it, last, run, b[i]);
+      next[i] = d == Decap::ToL2Input ? kNextL2Input : d == Decap::ToEthernet ? kNextEthernet : kNextDecapNode;
+      continue;
+    }
+    // The next feature depends on the interface only.
+    if (b[i]->rx_if != pass_if) {
+      pass_if = b[i]->rx_if;
+      pass_next = arc->next(node, b[i]);
+    }
+    next[i] = pass_next;
+  }
+  if (run.packets) w.count_rx(run.if_index, run.packets, run.bytes);
+  if constexpr (Trace) {
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!(b[i]->flags & kBufTraced)) continue;
+      BypassTrace tr{next[i], uint8_t(next[i] == kNextL2Input || next[i] == kNextEthernet)};
+      w.trace(node, b[i], &tr, sizeof tr);
+    }
+  }
+  w.enqueue_to_nexts(node, bi, next, n);
+  return n;
+}
+
+template <bool Trace>
+uint32_t ip4_vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  return vxlan_bypass<false, Trace>(w, node, bi, n);
+}
+template <bool Trace>
+uint32_t ip6_vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
+  return vxlan_bypass<true, Trace>(w, node, bi, n);
+}
+
+QUIVER_NODE(ip4_vxlan_bypass, {
+  .name = "ip4-vxlan-bypass",
+  .type = NodeType::Internal,
+  QUIVER_DISPATCH(ip4_vxlan_bypass),
+  .next_nodes = {"error-drop", "vxlan4-input", "ethernet-input", "l2-input"},
+  .format_trace = format_bypass,
+});
+QUIVER_NODE(ip6_vxlan_bypass, {
+  .name = "ip6-vxlan-bypass",
+  .type = NodeType::Internal,
+  QUIVER_DISPATCH(ip6_vxlan_bypass),
+  .next_nodes = {"error-drop", "vxlan6-input", "ethernet-input", "l2-input"},
+  .format_trace = format_bypass,
+});
+// After the input ACL (order 100): what the ACL drops never reaches decap.
+QUIVER_ARC_FEATURE(ip4_vxlan_bypass, "ip4-unicast", "ip4-vxlan-bypass", 200);
+QUIVER_ARC_FEATURE(ip6_vxlan_bypass, "ip6-unicast", "ip6-vxlan-bypass", 200);
+
+}  // namespace
+}  // namespace vxlan
+}  // namespace quiver
