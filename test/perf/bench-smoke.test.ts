@@ -133,12 +133,26 @@ describe('benchmark smoke', () => {
   it('vxlan runs encap/decap over pg beside the bridge and over veth beside the kernel VTEP, and reports Mpps, clocks and ratios', async () => {
     const r = await smoke('vxlan');
     expect((r.bridge as { mppsMedian: number }).mppsMedian).toBeGreaterThan(0);
-    for (const c of ['ip4 encap', 'ip4 decap', 'ip6 encap', 'ip6 decap']) {
-      const row = r[c] as { mppsMedian: number; nodeClocks: number; clocksPerPacket: Record<string, number> };
-      expect(row.mppsMedian, c).toBeGreaterThan(0);
-      expect(row.nodeClocks, c).toBeGreaterThan(0);
+    // Each path ran through the nodes it names: with the shortcuts, no lookup (encap) and no
+    // lookup or local delivery (decap); without them, both.
+    for (const fam of ['ip4', 'ip6'] as const) {
+      const v = fam[2];
+      const nodes = (c: string) => {
+        const row = r[c] as { mppsMedian: number; chainClocks: number; clocksPerPacket: Record<string, number> };
+        expect(row.mppsMedian, c).toBeGreaterThan(0);
+        expect(row.chainClocks, c).toBeGreaterThan(0);
+        return Object.keys(row.clocksPerPacket);
+      };
+      const encapFast = nodes(`${fam} encap shortcuts`);
+      expect(encapFast).toEqual(expect.arrayContaining([`vxlan${v}-encap`, `${fam}-rewrite`]));
+      expect(encapFast).not.toContain(`${fam}-lookup`);
+      expect(nodes(`${fam} encap lookup`)).toEqual(expect.arrayContaining([`vxlan${v}-encap`, `${fam}-lookup`, `${fam}-rewrite`]));
+      const decapFast = nodes(`${fam} decap shortcuts`);
+      expect(decapFast).toContain(`${fam}-vxlan-bypass`);
+      for (const n of [`${fam}-lookup`, `${fam}-local`, `vxlan${v}-input`]) expect(decapFast).not.toContain(n);
+      expect(nodes(`${fam} decap lookup`)).toEqual(expect.arrayContaining([`${fam}-lookup`, `${fam}-local`, `vxlan${v}-input`]));
+      for (const m of ['shortcuts', 'lookup']) expect((r[`${fam} added (${m})`] as { vxlanNodesClocks: number }).vxlanNodesClocks, `${fam} ${m}`).toBeGreaterThan(0);
     }
-    for (const f of ['ip4 added', 'ip6 added']) expect((r[f] as { vxlanNodesClocks: number }).vxlanNodesClocks, f).toBeGreaterThan(0);
     for (const d of ['veth decap', 'veth encap']) {
       const row = r[d] as { quiverMpps: number; kernelMpps: number; ratio: number };
       expect(row.quiverMpps, d).toBeGreaterThan(0);
