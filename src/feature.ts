@@ -144,6 +144,11 @@ export interface InterfaceType<S extends z.ZodTypeAny = z.ZodTypeAny> {
   /** Graph nodes of this driver, for `show graph` (default `<type>-input` / `<type>-output`). */
   nodes?: { input?: string; output?: string };
   /**
+   * Interfaces this one lives on (a sub-interface's parent): when one of them is re-created,
+   * this one is re-created with it (the engine deletes it with its parent).
+   */
+  dependsOn?(spec: z.output<S>): string[];
+  /**
    * True when the interface sends packets by itself once up (a pg with enabled streams): such
    * interfaces come up after every other new interface, so no frame meets a still-down peer.
    */

@@ -30,6 +30,7 @@ registerInterfaceType({
   description: 'dot1q / dot1ad (QinQ) sub-interface: exact match on its tag(s) on the parent',
   schema: SubConfigSchema,
   order: 10,
+  dependsOn: (spec) => [spec.parent],
   nodes: { input: 'vlan-input', output: 'vlan-output' },
   validate(spec, path, config) {
     const issues: Issue[] = [];

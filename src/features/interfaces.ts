@@ -72,6 +72,18 @@ function dispositions(dp: Dataplane, prev: InterfaceSpec[] = [], next: Interface
     if (own === 'recreate') out.set(name, { kind: 'recreate', prev: p, next: n });
     else out.set(name, { kind: 'update', prev: p, next: n, own });
   }
+  // An interface living on one that is re-created goes with it: re-create it too.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [name, d] of out) {
+      if (d.kind !== 'update') continue;
+      const parents = typeOf(d.next).dependsOn?.(d.next) ?? [];
+      if (parents.some((x) => out.get(x)?.kind === 'recreate')) {
+        out.set(name, { kind: 'recreate', prev: d.prev, next: d.next });
+        changed = true;
+      }
+    }
+  }
   return out;
 }
 

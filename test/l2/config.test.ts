@@ -111,6 +111,30 @@ describe('bridge domains in the config', () => {
     expect(l2.l2InterfaceConfig('trunk.100').tagRewrite).toBeNull();
   });
 
+  it('re-creating a parent re-creates its sub-interface, with its bridge membership and tag rewrite', async () => {
+    await dp.apply(base());
+    const next = base();
+    (next.interfaces[0] as Record<string, unknown>).worker = 0; // a pg's worker: re-created
+    const r = await dp.apply(next);
+    const order = (x: string) => r.changes.indexOf(x);
+    for (const step of ['remove trunk.100 from bridge domain 10', 'delete interface trunk.100 (sub)', 'delete interface trunk (pg)',
+      'create interface trunk (pg)', 'create interface trunk.100 (sub)', 'add trunk.100 in bridge domain 10', 'set interface state trunk.100 up'])
+      expect(r.changes, step).toContain(step);
+    expect(order('delete interface trunk.100 (sub)')).toBeLessThan(order('delete interface trunk (pg)'));
+    expect(order('create interface trunk (pg)')).toBeLessThan(order('create interface trunk.100 (sub)'));
+    expect(dp.interfaces.get('trunk.100')).toMatchObject({ mode: 'bridge', adminUp: true });
+    const [bd] = l2.showBridgeDomain(10, { detail: true });
+    expect(bd!.members.find((m) => m.interface === 'trunk.100')!.tagRewrite).toMatchObject({ op: 'pop-1' });
+    dp.pg.capture('access', 10);
+    const payload = ipv4Udp({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 2 });
+    await send('trunk', ethernet({ src: '02:00:00:00:0b:0b', dst: '02:00:00:00:0a:0a', vlans: [{ vid: 100 }] }, payload));
+    expect(dp.pg.captured('access').map((f) => f.toString('hex'))).toEqual([
+      ethernet({ src: '02:00:00:00:0b:0b', dst: '02:00:00:00:0a:0a' }, payload).toString('hex'),
+    ]);
+    await dp.apply({ interfaces: base().interfaces });
+    expectNoLeak();
+  });
+
   it('refuses an invalid config with every issue and its path, changing nothing', async () => {
     const bad = base();
     bad.interfaces.push({ type: 'sub', name: 'trunk.100b', parent: 'trunk', outerVlan: 100 } as never);
