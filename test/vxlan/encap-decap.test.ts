@@ -4,6 +4,7 @@
 // Chained packets: pg cannot make chains, test chains (graph/vxlan/vxlan_test_chains.cc) split
 // received frames before ip4-input/ip6-input.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as acl from '../../graph/acl/acl.js';
 import { addon } from '../../src/addon.js';
 import * as engine from '../../src/engine.js';
 import * as ip from '../../graph/ip/ip.js';
@@ -357,6 +358,29 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
     expect([errorCount('vxlan4-input', 'unknown-vni') - e1[0]!, errorCount('vxlan4-input', 'no-i-flag') - e1[1]!]).toEqual([1n, 1n]);
     expect(delta()).toMatchObject({ 'ip4-vxlan-bypass': 2, 'vxlan4-input': 2, 'ip4-local': 0 });
     expect(pg.captured('pgOut')).toHaveLength(6);
+    expectNoLeak();
+  });
+
+  it('an input ACL on the underlay interface sees VXLAN before the bypass does', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 51 });
+    xconnect('vx4', 'pgOut');
+    pg.capture('pgOut', 10);
+    const packet = vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50000, vni: 51 }, inner);
+    acl.setAcl('no-vxlan', [{ action: 'deny', protocol: 'udp', dstPort: 4789 }, { action: 'permit' }]);
+    try {
+      acl.applyAcls('pgU', { input: ['no-vxlan'] });
+      const delta = nodeDeltas(['acl-ip4-in', 'ip4-vxlan-bypass']);
+      await send('pgU', [packet]);
+      expect(delta()).toEqual({ 'acl-ip4-in': 1, 'ip4-vxlan-bypass': 0 });
+      expect(pg.captured('pgOut')).toHaveLength(0);
+      acl.applyAcls('pgU', {});
+      await send('pgU', [packet]);
+      expect(pg.captured('pgOut').map((f) => f.toString('hex'))).toEqual([inner.toString('hex')]);
+    } finally {
+      acl.applyAcls('pgU', {});
+      acl.deleteAcl('no-vxlan');
+      xconnect('vx4', null);
+    }
     expectNoLeak();
   });
 
