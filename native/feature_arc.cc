@@ -141,7 +141,8 @@ QUIVER_NAPI(featureArcs) {
     if (e.running()) {
       const ArcMasks* m = a.masks.get();
       for (uint32_t i = 0; i < kMaxInterfaces; ++i) {
-        if (!m || !m->mask[i] || !e.interface(i)) continue;  // features set for every index list once per interface
+        // A feature on for every interface sets its bit at every index: list existing ones.
+        if (!m || !m->mask[i] || !e.interface(i)) continue;
         j += std::string(f2 ? "" : ",") + "\"" + std::to_string(i) + "\":[";
         f2 = false;
         bool f3 = true;

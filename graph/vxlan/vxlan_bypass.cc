@@ -32,12 +32,14 @@ FeatureArcRef g_arc4("ip4-unicast"), g_arc6("ip6-unicast");
 
 struct BypassTrace {
   uint16_t next;
-  uint8_t taken;
+  uint8_t taken;  // 0: no; 1: decapsulated here; 2: to vxlan-input
 };
 std::string format_bypass(const uint8_t* d, uint32_t) {
   const auto* t = reinterpret_cast<const BypassTrace*>(d);
   char b[80];
-  snprintf(b, sizeof b, "%s next %u", t->taken ? "vxlan for a local tunnel endpoint: decapsulated" : "not taken", t->next);
+  static const char* what[] = {"not taken", "vxlan for a local tunnel endpoint: decapsulated",
+                               "vxlan for a local tunnel endpoint: to vxlan-input (not decapsulated here)"};
+  snprintf(b, sizeof b, "%s next %u", what[t->taken < 3 ? t->taken : 0], t->next);
   return b;
 }
 
@@ -122,7 +124,8 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
   if constexpr (Trace) {
     for (uint32_t i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
-      BypassTrace tr{next[i], uint8_t(next[i] == kNextL2Input || next[i] == kNextEthernet)};
+      const uint8_t taken = next[i] == kNextL2Input || next[i] == kNextEthernet ? 1 : next[i] == kNextDecapNode ? 2 : 0;
+      BypassTrace tr{next[i], taken};
       w.trace(node, b[i], &tr, sizeof tr);
     }
   }

@@ -6,9 +6,9 @@
 // and sends the run straight to the rewrite when that lookup ends in one resolved adjacency.
 // A destination in an attached subnet (a glean adjacency) takes its neighbor's adjacency when
 // that is complete, as ip4-arp / ip6-discover-neighbor would. Anything else (ECMP, a next hop
-// still resolving, no route, a link-local destination) goes to the lookup node as before,
-// which handles it. Nothing is cached across vectors, so a route
-// or neighbor change applies from the next vector on, as it does for forwarded packets.
+// still resolving, no route, a local or link-local destination) goes to the lookup node as
+// before, which handles it. Nothing is cached across vectors, so a route or neighbor change
+// applies from the next vector on, as it does for forwarded packets.
 #pragma once
 #include "../ip/dpo.h"
 #include "../ip/ip4_mtrie.h"

@@ -354,7 +354,14 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
     // Taken but not clean (unknown VNI, no I flag): the bypass leaves it to vxlan4-input's errors.
     const e1 = [errorCount('vxlan4-input', 'unknown-vni'), errorCount('vxlan4-input', 'no-i-flag')];
     delta = nodeDeltas(nodes);
+    engine.traceClear();
+    engine.traceAdd('pg-input', 3);
     await send('pgU', [vxlanFrame({ ...o4, vni: 999 }, inner), vxlanFrame({ ...o4, flags: 0 }, inner)]);
+    // The trace names what the bypass did and where each packet went.
+    const paths = engine.traceGet().map((r) => r.entries.map((e) => e.node).join(' '));
+    expect(paths).toEqual(Array(2).fill('pg-input ethernet-input ip4-input ip4-vxlan-bypass vxlan4-input error-drop'));
+    expect(engine.traceGet()[0]!.entries[3]!.text).toMatch(/^vxlan for a local tunnel endpoint: to vxlan-input/);
+    engine.traceClear();
     expect([errorCount('vxlan4-input', 'unknown-vni') - e1[0]!, errorCount('vxlan4-input', 'no-i-flag') - e1[1]!]).toEqual([1n, 1n]);
     expect(delta()).toMatchObject({ 'ip4-vxlan-bypass': 2, 'vxlan4-input': 2, 'ip4-local': 0 });
     expect(pg.captured('pgOut')).toHaveLength(6);
