@@ -160,7 +160,7 @@ void add_vtep(std::vector<Vtep>& list, const TunnelConfig& c) {
   v.port_be = htons(c.dst_port);
   std::memcpy(v.addr, c.src, 16);
   for (const Vtep& x : list)
-    if (std::memcmp(&x, &v, sizeof v) == 0) return;
+    if (x.fib_index == v.fib_index && x.port_be == v.port_be && std::memcmp(x.addr, v.addr, 16) == 0) return;
   list.push_back(v);
 }
 
