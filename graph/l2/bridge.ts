@@ -118,6 +118,7 @@ interface L2Raw {
   l2Bridges(id?: number): BridgeDomainInfo[];
   l2Fib(id?: number): L2FibEntry[];
   l2FibClear(id?: number): number;
+  l2FibTable(): { entries: number; buckets: number; slots: number; capacity: number; grows: number };
   l2InterfaceConfig(intf: InterfaceRef): L2InterfaceConfig;
   bviCreate(o: Record<string, unknown>): number;
 }
@@ -192,6 +193,15 @@ export function showBridgeDomain(id?: number, opts: { detail?: boolean } = {}): 
 export function showL2fib(id?: number): L2FibEntry[] {
   if (id !== undefined) checkId(id);
   return native(() => raw().l2Fib(id));
+}
+
+/**
+ * The MAC table's size: entries of every bridge domain, buckets of four slots now, the most it
+ * can hold, and how often it has doubled (it starts at 4096 buckets and doubles before it
+ * passes half full, up to 131072).
+ */
+export function l2fibTable(): { entries: number; buckets: number; slots: number; capacity: number; grows: number } {
+  return native(() => raw().l2FibTable());
 }
 
 /** `clear l2fib [bd]`: removes learned entries (static ones stay); returns how many. */

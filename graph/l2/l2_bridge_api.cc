@@ -315,6 +315,21 @@ QUIVER_NAPI(l2Fib) {
   return json_value(info.Env(), j + "]");
 }
 
+// l2FibTable(): {entries, buckets, slots, capacity, grows}: the MAC table's current size.
+QUIVER_NAPI(l2FibTable) {
+  live_runtime();
+  uint32_t entries = 0, buckets = 0, capacity = 0, grows = 0;
+  on_writer([&](L2Runtime& w) {
+    entries = w.fib.size();
+    buckets = w.fib.buckets();
+    capacity = w.fib.capacity();
+    grows = w.fib.grows();
+  });
+  return json_value(info.Env(), "{\"entries\":" + std::to_string(entries) + ",\"buckets\":" + std::to_string(buckets) +
+                                    ",\"slots\":" + std::to_string(uint64_t(buckets) * MacTable::kWays) +
+                                    ",\"capacity\":" + std::to_string(capacity) + ",\"grows\":" + std::to_string(grows) + "}");
+}
+
 // l2FibClear(id?): removes learned entries (static ones stay); returns how many.
 QUIVER_NAPI(l2FibClear) {
   const bool one = info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull();

@@ -4,7 +4,10 @@
 // Layout: 64-byte buckets of four entries (keys, values, one "hit" byte each) and a sequence
 // number; a key has a home bucket and an alternative bucket. It lives in its home bucket
 // unless that was full when it was learned; the home bucket then counts it in `spilled`, so a
-// lookup reads one cache line unless the home bucket ever overflowed (rare below ~80% load).
+// lookup reads one cache line unless the home bucket overflowed. When both buckets of a new
+// key are full, an entry of one of them moves to its own other bucket to make room (one level
+// of cuckoo displacement), which keeps inserts from failing up to ~60% load; the table is
+// grown before it passes 50%.
 //
 // Concurrency: exactly one writer, worker 0's thread (learning there inline, learn events of
 // other workers through LearnQueue, aging, and control-side changes sent with run_sync).
@@ -18,6 +21,8 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+
+#include "../../native/epoch.h"
 
 namespace quiver {
 namespace l2 {
@@ -38,41 +43,27 @@ struct alignas(64) FibBucket {
 };
 static_assert(sizeof(FibBucket) == 64);
 
-class MacTable {
- public:
-  static constexpr uint32_t kWays = 4;
-  static constexpr uint32_t kDefaultLog2Buckets = 17;  // 131072 buckets, 524288 entries, 8 MiB
+// One size of the table: the bucket array (and the writer's stamps) in one mapping. Readers
+// take the current layout once per vector (MacTable::layout()) and use it throughout.
+struct MacLayout {
+  FibBucket* buckets = nullptr;
+  uint32_t* stamps = nullptr;  // writer-only: last time each slot was seen (10 ms ticks)
+  uint32_t mask = 0;
+  uint32_t shift = 64;
+  void* map = nullptr;
+  size_t map_bytes = 0;
 
-  MacTable() = default;
-  ~MacTable() { destroy(); }
-  MacTable(const MacTable&) = delete;
-  MacTable& operator=(const MacTable&) = delete;
-  void create(uint32_t log2_buckets = kDefaultLog2Buckets);  // throws on failure
-  void destroy();
-  uint32_t buckets() const { return mask_ + 1; }
-  uint32_t capacity() const { return buckets() * kWays; }
-
-  // Key of a MAC in a frame: reads 8 bytes at p (the frame has them: a MAC is followed by
-  // another MAC or the ethertype), keeps 6.
-  static uint64_t key_in_frame(uint32_t bd, const uint8_t* p) {
-    uint64_t m;
-    std::memcpy(&m, p, 8);
-    return (m & 0xffffffffffffull) | (uint64_t(bd) << 48);
-  }
-  static uint64_t key_of(uint32_t bd, const uint8_t* mac) {
-    uint64_t m = 0;
-    std::memcpy(&m, mac, 6);
-    return m | (uint64_t(bd) << 48);
-  }
-  uint32_t home(uint64_t key) const { return uint32_t((key * 0x9e3779b97f4a7c15ull) >> shift_); }
-  uint32_t alt(uint64_t key) const { return uint32_t(_mm_crc32_u64(0x5bd1e995u, key)) & mask_; }
-  FibBucket* bucket(uint32_t i) const { return buckets_ + i; }
-  FibBucket* home_bucket(uint64_t key) const { return buckets_ + home(key); }
+  static MacLayout* create(uint32_t log2_buckets);  // throws on failure
+  static void destroy(MacLayout* l);
+  uint32_t buckets_count() const { return mask + 1; }
+  uint32_t home(uint64_t key) const { return uint32_t((key * 0x9e3779b97f4a7c15ull) >> shift); }
+  uint32_t alt(uint64_t key) const { return uint32_t(_mm_crc32_u64(0x5bd1e995u, key)) & mask; }
+  FibBucket* home_bucket(uint64_t key) const { return buckets + home(key); }
 
   // --- readers (any worker) ---
   // The value stored for key (0: absent); *where/*slot locate it for touch().
   __attribute__((always_inline)) uint32_t lookup(uint64_t key, FibBucket** where, uint32_t* slot) const {
-    return lookup_from(buckets_ + home(key), key, where, slot);
+    return lookup_from(buckets + home(key), key, where, slot);
   }
   // The same, from the key's home bucket (computed earlier, e.g. when prefetching).
   __attribute__((always_inline)) uint32_t lookup_from(FibBucket* b, uint64_t key, FibBucket** where, uint32_t* slot) const {
@@ -82,31 +73,11 @@ class MacTable {
       *where = b;
       return v;
     }
-    b = buckets_ + alt(key);
+    b = buckets + alt(key);
     *where = b;
     return read_bucket(*b, key, slot, &spilled);
   }
-  // Marks an entry as seen for aging. Writes only when the byte is still clear.
-  static void touch(FibBucket* b, uint32_t slot) {
-    if (!b->hit[slot].load(std::memory_order_relaxed)) b->hit[slot].store(1, std::memory_order_relaxed);
-  }
 
-  // --- writer (worker 0's thread only) ---
-  struct Pos {
-    FibBucket* b = nullptr;
-    uint32_t slot = 0;
-  };
-  bool find(uint64_t key, Pos* p) const;
-  // Inserts an absent key; false when both its buckets are full.
-  bool insert(uint64_t key, uint32_t value, uint32_t now, Pos* p);
-  void set_value(Pos p, uint32_t value);
-  void erase(Pos p);
-  uint32_t value(Pos p) const { return p.b->value[p.slot].load(std::memory_order_relaxed); }
-  uint64_t key(Pos p) const { return p.b->key[p.slot].load(std::memory_order_relaxed); }
-  uint32_t& stamp(Pos p) { return stamps_[uint32_t(p.b - buckets_) * kWays + p.slot]; }
-  uint32_t size() const { return size_; }
-
- private:
   // One seqlock-consistent probe of a bucket: the four keys compared at once.
   static uint32_t read_bucket(const FibBucket& b, uint64_t key, uint32_t* slot, uint32_t* spilled) {
     const __m256i want = _mm256_set1_epi64x(int64_t(key));
@@ -126,20 +97,84 @@ class MacTable {
       _mm_pause();
     }
   }
+};
+
+// The table grows: it starts at kInitialLog2Buckets (256 KiB) and doubles, on the writer's
+// thread, whenever an insert would take it past half full, up to the maximum size. A small
+// bridge keeps a small, cache-resident table; the old layout is freed after an epoch grace
+// period (readers on other workers may still be in a vector with it).
+class MacTable {
+ public:
+  static constexpr uint32_t kWays = 4;
+  static constexpr uint32_t kInitialLog2Buckets = 12;  // 4096 buckets, 16384 entries, 256 KiB
+  static constexpr uint32_t kMaxLog2Buckets = 17;      // 131072 buckets, 524288 entries, 8 MiB
+
+  MacTable() = default;
+  ~MacTable() { destroy(); }
+  MacTable(const MacTable&) = delete;
+  MacTable& operator=(const MacTable&) = delete;
+  // epochs: where retired layouts wait for their grace period (null: freed at once, tests).
+  void create(EpochManager* epochs, uint32_t max_log2 = kMaxLog2Buckets, uint32_t initial_log2 = kInitialLog2Buckets);
+  void destroy();
+  // Entries the table can ever hold (a bridge domain's macLimit cannot exceed it).
+  uint32_t capacity() const { return (1u << max_log2_) * kWays; }
+  const MacLayout* layout() const { return layout_.load(std::memory_order_acquire); }
+
+  // Key of a MAC in a frame: reads 8 bytes at p (the frame has them: a MAC is followed by
+  // another MAC or the ethertype), keeps 6.
+  static uint64_t key_in_frame(uint32_t bd, const uint8_t* p) {
+    uint64_t m;
+    std::memcpy(&m, p, 8);
+    return (m & 0xffffffffffffull) | (uint64_t(bd) << 48);
+  }
+  static uint64_t key_of(uint32_t bd, const uint8_t* mac) {
+    uint64_t m = 0;
+    std::memcpy(&m, mac, 6);
+    return m | (uint64_t(bd) << 48);
+  }
+  // Marks an entry as seen for aging. Writes only when the byte is still clear.
+  static void touch(FibBucket* b, uint32_t slot) {
+    if (!b->hit[slot].load(std::memory_order_relaxed)) b->hit[slot].store(1, std::memory_order_relaxed);
+  }
+
+  // --- writer (worker 0's thread only); positions are in the current layout ---
+  struct Pos {
+    FibBucket* b = nullptr;
+    uint32_t slot = 0;
+  };
+  uint32_t buckets() const { return cur_->buckets_count(); }
+  FibBucket* bucket(uint32_t i) const { return cur_->buckets + i; }
+  bool find(uint64_t key, Pos* p) const;
+  // Inserts an absent key (growing the table first when it is half full); false when no
+  // room can be made.
+  bool insert(uint64_t key, uint32_t value, uint32_t now, Pos* p);
+  void set_value(Pos p, uint32_t value);
+  void erase(Pos p);
+  uint32_t value(Pos p) const { return p.b->value[p.slot].load(std::memory_order_relaxed); }
+  uint64_t key(Pos p) const { return p.b->key[p.slot].load(std::memory_order_relaxed); }
+  uint32_t& stamp(Pos p) { return cur_->stamps[uint32_t(p.b - cur_->buckets) * kWays + p.slot]; }
+  uint32_t size() const { return size_; }
+  uint32_t grows() const { return grows_; }
+
+ private:
   static void write_begin(FibBucket& b) {
     b.seq.store(b.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
   }
   static void write_end(FibBucket& b) { b.seq.store(b.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
-  bool place(FibBucket& b, uint64_t key, uint32_t value, Pos* p);
+  static void add_spilled(FibBucket& h, int delta);
+  static bool place(MacLayout& l, FibBucket& b, uint64_t key, uint32_t value, uint8_t hit, uint32_t stamp, Pos* p);
+  static bool insert_into(MacLayout& l, uint64_t key, uint32_t value, uint8_t hit, uint32_t stamp, Pos* p);
+  static bool make_room(MacLayout& l, FibBucket& b);
+  void grow();
 
-  FibBucket* buckets_ = nullptr;
-  uint32_t* stamps_ = nullptr;  // writer-only: last time each slot was seen (10 ms ticks)
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
-  uint32_t mask_ = 0;
-  uint32_t shift_ = 64;
+  std::atomic<MacLayout*> layout_{nullptr};
+  MacLayout* cur_ = nullptr;  // the writer's view of layout_
+  EpochManager* epochs_ = nullptr;
+  uint32_t max_log2_ = kMaxLog2Buckets;
+  uint32_t log2_ = 0;
   uint32_t size_ = 0;
+  uint32_t grows_ = 0;
 };
 
 }  // namespace l2

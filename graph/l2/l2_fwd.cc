@@ -45,7 +45,7 @@ struct FwdCtx {
   const BdTable& bds;
   const L2IfTable& ifs;
   const InterfaceTable& it;
-  const MacTable& fib;
+  const MacLayout& fib;  // the table's layout for this vector (learning may grow the table)
   LearnQueue& queue;
   bool writer;
   uint32_t now;
@@ -161,7 +161,7 @@ uint32_t l2_fwd(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
     return n;
   }
   const bool writer = w.id() == 0;
-  FwdCtx c{w, node, *rt, *rt->bds.get(), *rt->ifs.get(), w.interfaces(), rt->fib, rt->queues[w.id()],
+  FwdCtx c{w, node, *rt, *rt->bds.get(), *rt->ifs.get(), w.interfaces(), *rt->fib.layout(), rt->queues[w.id()],
            writer, writer ? fib_now(*rt, w.now_tsc()) : 0};
   // Keys, home buckets and their prefetches for the whole vector first: by the second loop
   // the lines have arrived, their misses overlapped instead of queueing one after another.

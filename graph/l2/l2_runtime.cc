@@ -219,7 +219,7 @@ void l2_start(Engine& e) {
   rt->bds.publish(e.epochs(), new BdTable());
   rt->ifs.publish(e.epochs(), new L2IfTable());
   rt->vlans.publish(e.epochs(), new VlanTable());
-  rt->fib.create();
+  rt->fib.create(&e.epochs());
   rt->n_workers = uint32_t(e.workers().size());
   rt->queues = std::make_unique<LearnQueue[]>(rt->n_workers);
   rt->fwd_node = uint16_t(e.graph().node_index("l2-fwd"));

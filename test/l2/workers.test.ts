@@ -87,6 +87,53 @@ describe('learning with two workers', () => {
     expectNoLeak();
   });
 
+  it('grows the MAC table while both workers forward: 40000 stations learned exactly, then forwarded to', async () => {
+    pgOn('g0', 0);
+    pgOn('g1', 1);
+    pgOn('gs', 0);
+    l2.createBridgeDomain({ id: 3, uuFlood: false });
+    for (const m of ['g0', 'g1', 'gs']) l2.addBridgeMember(3, { interface: m });
+    const start = l2.l2fibTable();
+    expect(start).toMatchObject({ buckets: 4096, capacity: 524288 });
+    expect(start.entries).toBeLessThan(10); // what earlier tests left
+    const d = errorDeltas('l2-fwd/mac-learned', 'l2-fwd/table-full', 'l2-fwd/learn-queue-full');
+    // 20000 sources per interface, worker 0 learning inline at full speed while worker 1 reads
+    // the table and queues its own (rate-limited to fit its queue between drains).
+    const streams = [['g0', 0xc0, undefined], ['g1', 0xd0, 20000]] as const;
+    for (const [name, side, rate] of streams)
+      pg.addStream(name, {
+        name: `grow-${name}`,
+        count: 20000,
+        rate,
+        template: { srcMac: `02:00:${side.toString(16)}:00:00:00`, dstMac: '02:00:00:00:ff:ff' },
+        fields: [{ field: 'offset', offset: 8, width: 4, start: side * 0x1000000, count: 20000 }],
+        enabled: true,
+      });
+    for (const [name] of streams) await pg.waitStream(`grow-${name}`);
+    await waitFor(() => l2.showBridgeDomain(3)[0]!.learned === 40000, 5000, '40000 learned');
+    await waitFor(() => engine.buffers(true).inFlight === 0, 3000, 'buffers back');
+    expect(d()).toEqual({ 'l2-fwd/mac-learned': 40000n, 'l2-fwd/table-full': 0n, 'l2-fwd/learn-queue-full': 0n });
+    // Doubled before passing half full: 4096 -> 8192 -> 16384 -> 32768 buckets.
+    expect(l2.l2fibTable()).toEqual({ entries: start.entries + 40000, buckets: 32768, slots: 131072, capacity: 524288, grows: start.grows + 3 });
+    const entries = l2.showL2fib(3);
+    expect(entries).toHaveLength(40000);
+    for (const e of entries) expect(e.interface).toBe(e.mac.startsWith('02:00:c0') ? 'g0' : 'g1');
+    // Every station is found after the moves: frames to 500 of each side leave on its port only.
+    for (const n of ['g0', 'g1']) pg.capture(n, 1000);
+    const to = (side: number, k: number) => `02:00:${side.toString(16)}:00:${((k >> 8) & 0xff).toString(16).padStart(2, '0')}:${(k & 0xff).toString(16).padStart(2, '0')}`;
+    const ks = Array.from({ length: 500 }, (_, i) => i * 40);
+    const frames = ks.flatMap((k) => [0xc0, 0xd0].map((side) => ethernet({ src: '02:00:00:00:0e:0e', dst: to(side, k) }, ipv4Udp({ src: '198.18.0.1', dst: '198.18.0.2', sport: 1, dport: 1 }))));
+    pg.addStream('gs', { name: 'to-stations', packets: frames, count: frames.length, enabled: true });
+    await pg.waitStream('to-stations');
+    await waitFor(() => engine.buffers(true).inFlight === 0, 3000, 'buffers back');
+    const dst = (f: Buffer) => [...f.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+    expect(pg.captured('g0').map(dst)).toEqual(ks.map((k) => to(0xc0, k)));
+    expect(pg.captured('g1').map(dst)).toEqual(ks.map((k) => to(0xd0, k)));
+    expect(l2.clearL2fib(3)).toBe(40001); // and the sender, learned on gs
+    expect(l2.l2fibTable().entries).toBe(start.entries);
+    expectNoLeak();
+  });
+
   it('keeps idle workers asleep while bridge domains with learned MACs exist', async () => {
     // The bridge domains and entries of the tests above are still there: aging and learn-queue
     // draining run, but rarely enough that an idle worker stays (nearly) asleep.
