@@ -20,9 +20,8 @@ MacLayout* MacLayout::create(uint32_t log2_buckets) {
   l->map_bytes = bucket_bytes + stamp_bytes + kHuge;
   l->map = mmap(nullptr, l->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (l->map == MAP_FAILED) {
-    const size_t mib = l->map_bytes >> 20;
     delete l;
-    throw std::runtime_error("l2fib: cannot map " + std::to_string(mib) + " MiB for the MAC table");
+    return nullptr;
   }
   const uintptr_t aligned = (reinterpret_cast<uintptr_t>(l->map) + kHuge - 1) & ~(kHuge - 1);
   madvise(reinterpret_cast<void*>(aligned), bucket_bytes, MADV_HUGEPAGE);
@@ -43,8 +42,10 @@ void MacTable::create(EpochManager* epochs, uint32_t max_log2, uint32_t initial_
   destroy();
   epochs_ = epochs;
   max_log2_ = max_log2;
+  grow_limit_ = max_log2;
   log2_ = initial_log2 < max_log2 ? initial_log2 : max_log2;
   cur_ = MacLayout::create(log2_);
+  if (!cur_) throw std::runtime_error("l2fib: cannot map memory for the MAC table (" + std::to_string(log2_) + " bits of buckets)");
   layout_.store(cur_, std::memory_order_release);
   size_ = 0;
   grows_ = 0;
@@ -139,11 +140,14 @@ bool MacTable::insert_into(MacLayout& l, uint64_t key, uint32_t value, uint8_t h
 
 // Rehashes every entry into a layout twice the size and publishes it. Runs on the writer's
 // thread, in the middle of a vector when learning triggers it; readers switch at their next
-// vector, and the old layout is freed once no worker can still be in one with it.
+// vector, and the old layout is freed once no worker can still be in one with it. When no
+// larger layout can be had (no memory), the table stays at its size for good: inserts then
+// fill it as far as displacement allows and never retry the rehash per packet.
 void MacTable::grow() {
   // A rehash that cannot place every entry (possible only for a tiny table) tries the next size.
   for (uint32_t log2 = log2_ + 1; log2 <= max_log2_; ++log2) {
     MacLayout* next = MacLayout::create(log2);
+    if (!next) break;
     bool placed = true;
     for (uint32_t i = 0; i <= cur_->mask && placed; ++i) {
       FibBucket& b = cur_->buckets[i];
@@ -167,10 +171,11 @@ void MacTable::grow() {
     else MacLayout::destroy(old);
     return;
   }
+  grow_limit_ = log2_;
 }
 
 bool MacTable::insert(uint64_t key, uint32_t value, uint32_t now, Pos* p) {
-  if (log2_ < max_log2_ && uint64_t(size_ + 1) * 2 > uint64_t(cur_->buckets_count()) * kWays) grow();
+  if (log2_ < grow_limit_ && uint64_t(size_ + 1) * 2 > uint64_t(cur_->buckets_count()) * kWays) grow();
   if (!insert_into(*cur_, key, value, 0, now, p)) return false;
   ++size_;
   return true;

@@ -6,7 +6,7 @@
 // unless that was full when it was learned; the home bucket then counts it in `spilled`, so a
 // lookup reads one cache line unless the home bucket overflowed. When both buckets of a new
 // key are full, an entry of one of them moves to its own other bucket to make room (one level
-// of cuckoo displacement), which keeps inserts from failing up to ~60% load; the table is
+// of cuckoo displacement), which keeps inserts from failing up to ~75% load; the table is
 // grown before it passes 50%.
 //
 // Concurrency: exactly one writer, worker 0's thread (learning there inline, learn events of
@@ -53,7 +53,7 @@ struct MacLayout {
   void* map = nullptr;
   size_t map_bytes = 0;
 
-  static MacLayout* create(uint32_t log2_buckets);  // throws on failure
+  static MacLayout* create(uint32_t log2_buckets);  // null when the memory cannot be mapped
   static void destroy(MacLayout* l);
   uint32_t buckets_count() const { return mask + 1; }
   uint32_t home(uint64_t key) const { return uint32_t((key * 0x9e3779b97f4a7c15ull) >> shift); }
@@ -172,6 +172,7 @@ class MacTable {
   MacLayout* cur_ = nullptr;  // the writer's view of layout_
   EpochManager* epochs_ = nullptr;
   uint32_t max_log2_ = kMaxLog2Buckets;
+  uint32_t grow_limit_ = kMaxLog2Buckets;  // lowered to the current size when growing failed
   uint32_t log2_ = 0;
   uint32_t size_ = 0;
   uint32_t grows_ = 0;
