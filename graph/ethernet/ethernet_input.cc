@@ -1,10 +1,13 @@
 // ethernet-input: parses Ethernet and up to two VLAN tags (802.1Q, 802.1ad), records header
 // offsets and the inner ethertype, and dispatches by the rx interface's mode: cross-connect,
 // bridge, or L3 by ethertype. Frames too short for what they claim are dropped and counted.
+// A plain bridge member (kIfL2Direct, no l2-input feature on) skips l2-input: its only work
+// would be tagging the frame with the bridge domain.
 #include <cstdio>
 #include <string>
 
 #include "../../native/engine.h"
+#include "../../native/feature_arc.h"
 #include "../../native/headers/ethernet.h"
 #include "../../native/worker.h"
 #include "ethernet.h"
@@ -12,7 +15,7 @@
 namespace quiver {
 namespace {
 
-enum EthNext : uint16_t { kNextDrop, kNextXconnect, kNextL2Input, kNextIp4, kNextIp6, kNextArp, kNextVlan, kNextCount };
+enum EthNext : uint16_t { kNextDrop, kNextXconnect, kNextL2Input, kNextIp4, kNextIp6, kNextArp, kNextVlan, kNextL2Fwd, kNextCount };
 enum EthError : uint32_t { kErrRunt, kErrTruncatedVlan, kErrTooManyTags, kErrUnknownType, kErrNotForUs, kErrNoL3 };
 
 struct EthTrace {
@@ -25,7 +28,7 @@ struct EthTrace {
 };
 std::string format_eth(const uint8_t* d, uint32_t) {
   const auto* t = reinterpret_cast<const EthTrace*>(d);
-  static const char* names[] = {"error-drop", "l2-xconnect", "l2-input", "ip4-input", "ip6-input", "arp-input", "vlan-input"};
+  static const char* names[] = {"error-drop", "l2-xconnect", "l2-input", "ip4-input", "ip6-input", "arp-input", "vlan-input", "l2-fwd"};
   char b[200];
   int n = snprintf(b, sizeof b, "%s: %02x:%02x:%02x:%02x:%02x:%02x -> %02x:%02x:%02x:%02x:%02x:%02x",
                    t->type == kEtherTypeIp4 ? "IP4" : t->type == kEtherTypeIp6 ? "IP6" : t->type == kEtherTypeArp ? "ARP" : "0x",
@@ -38,8 +41,19 @@ std::string format_eth(const uint8_t* d, uint32_t) {
   return b;
 }
 
+FeatureArcRef g_l2_input_arc("l2-input-features");
+
+// Per vector: the l2-input-features masks (an interface with a feature on needs l2-input).
+struct L2InputMasks {
+  const uint32_t* mask;
+  L2InputMasks() {
+    const FeatureArc* a = g_l2_input_arc.get();
+    mask = a ? a->masks.get()->mask : nullptr;
+  }
+};
+
 // Parses one packet and returns its next. Common case first: untagged, long enough.
-inline uint16_t eth_classify(NodeRuntime& node, const InterfaceTable& t, Buffer* b) {
+inline uint16_t eth_classify(NodeRuntime& node, const InterfaceTable& t, const L2InputMasks& l2in, Buffer* b) {
   const uint8_t* d = b->data();
   const uint16_t len = b->length;
   if (__builtin_expect(len < kEthernetHeaderSize, 0)) {
@@ -85,7 +99,12 @@ inline uint16_t eth_classify(NodeRuntime& node, const InterfaceTable& t, Buffer*
   if (b->n_vlan_tags && (rt.flags & kIfHasSubInterfaces)) return kNextVlan;
   switch (rt.mode) {
     case IfMode::XConnect: return kNextXconnect;
-    case IfMode::Bridge: return kNextL2Input;
+    case IfMode::Bridge:
+      if ((rt.flags & kIfL2Direct) && l2in.mask && !l2in.mask[b->rx_if]) {
+        b->l2_bridge = rt.bridge_domain;
+        return kNextL2Fwd;
+      }
+      return kNextL2Input;
     case IfMode::L3: break;
   }
   if (b->n_vlan_tags) {
@@ -118,18 +137,19 @@ uint32_t ethernet_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   w.buffers(bi, b, n);
+  const L2InputMasks l2in;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     for (uint32_t k = 4; k < 8; ++k) {
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data());
     }
-    next[i] = eth_classify(node, t, b[i]);
-    next[i + 1] = eth_classify(node, t, b[i + 1]);
-    next[i + 2] = eth_classify(node, t, b[i + 2]);
-    next[i + 3] = eth_classify(node, t, b[i + 3]);
+    next[i] = eth_classify(node, t, l2in, b[i]);
+    next[i + 1] = eth_classify(node, t, l2in, b[i + 1]);
+    next[i + 2] = eth_classify(node, t, l2in, b[i + 2]);
+    next[i + 3] = eth_classify(node, t, l2in, b[i + 3]);
   }
-  for (; i < n; ++i) next[i] = eth_classify(node, t, b[i]);
+  for (; i < n; ++i) next[i] = eth_classify(node, t, l2in, b[i]);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
@@ -156,7 +176,7 @@ QUIVER_NODE(ethernet_input, {
   .name = "ethernet-input",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(ethernet_input),
-  .next_nodes = {"error-drop", "l2-xconnect", "l2-input", "ip4-input", "ip6-input", "arp-input", "vlan-input"},
+  .next_nodes = {"error-drop", "l2-xconnect", "l2-input", "ip4-input", "ip6-input", "arp-input", "vlan-input", "l2-fwd"},
   .errors = {{"runt", "frame shorter than an Ethernet header", Severity::Error},
              {"truncated-vlan", "frame ends inside a VLAN tag", Severity::Error},
              {"too-many-tags", "more than two VLAN tags", Severity::Error},

@@ -11,6 +11,7 @@
 #include "../../native/json.h"
 #include "../../native/napi/napi.h"
 #include "../../native/worker.h"
+#include "../ethernet/ethernet.h"
 #include "l2.h"
 #include "l2_control.h"
 
@@ -62,6 +63,14 @@ std::string if_name(uint32_t index) {
 
 }  // namespace
 
+void sync_l2_direct(uint32_t if_index) {
+  const L2If& e = live_runtime().ifs.get()->entry[if_index];
+  const bool direct = (e.flags & kL2Member) && !(e.flags & kL2Bvi) && !e.in.active();
+  Engine::get().update_runtime(if_index, [&](IfRuntime& r) {
+    r.flags = uint8_t(direct ? r.flags | kIfL2Direct : r.flags & ~kIfL2Direct);
+  });
+}
+
 void bridge_detach(uint32_t if_index) {
   L2Runtime& rt = live_runtime();
   const L2If cur = rt.ifs.get()->entry[if_index];
@@ -81,6 +90,7 @@ void bridge_detach(uint32_t if_index) {
   Engine::get().update_runtime(if_index, [](IfRuntime& r) {
     if (r.mode == IfMode::Bridge) r.mode = IfMode::L3;
     r.bridge_domain = 0xffffffffu;
+    r.flags &= uint8_t(~kIfL2Direct);
   });
   on_writer([&](L2Runtime& w) {
     fib_flush(w, [&](uint64_t key, uint32_t v) { return (key >> 48) == bd && (v & kFibIfMask) == if_index; });
@@ -187,10 +197,12 @@ QUIVER_NAPI(l2BridgeMemberAdd) {
     if (bvi) x.bvi_if = intf.index;
   });
   // The BVI stays in L3 mode: ethernet-input must hand what it receives to the L3 nodes.
+  const bool direct = !bvi && !rt.ifs.get()->entry[intf.index].in.active();
   Engine::get().update_runtime(intf.index, [&](IfRuntime& r) {
     if (!bvi) r.mode = IfMode::Bridge;
     r.bridge_domain = bd;
     r.xconnect_peer = 0xffffffffu;
+    r.flags = uint8_t(direct ? r.flags | kIfL2Direct : r.flags & ~kIfL2Direct);
   });
   return info.Env().Undefined();
 }

@@ -38,6 +38,10 @@ uint16_t bd_index_of(const BdTable& t, uint32_t id);
 // when it is not a member. Used by member removal, xconnect and interface deletion.
 void bridge_detach(uint32_t if_index);
 
+// Sets or clears kIfL2Direct (graph/ethernet/ethernet.h) from the interface's L2 state: a
+// bridge member (not the BVI) without ingress tag rewrite. Call after changing either.
+void sync_l2_direct(uint32_t if_index);
+
 // BVI hooks.
 bool is_bvi(const Interface& intf);
 void bvi_mac_changing(Interface& intf, const uint8_t* new_mac);

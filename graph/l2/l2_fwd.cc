@@ -8,10 +8,13 @@
 // * destination: broadcast/multicast and unknown unicast go to l2-flood when the bridge
 //   domain floods them; a hit goes to l2-output (or up to L3 when it is the BVI's MAC),
 //   unless it would leave where it came from or into the rx interface's split-horizon group.
+//   A tx interface with no egress tag rewrite and no l2-output feature on skips l2-output
+//   (which would only hand the frame on) and goes straight to interface-output.
 #include <cstdio>
 #include <string>
 
 #include "../../native/engine.h"
+#include "../../native/feature_arc.h"
 #include "../../native/worker.h"
 #include "l2.h"
 
@@ -19,7 +22,9 @@ namespace quiver {
 namespace l2 {
 namespace {
 
-enum FwdNext : uint16_t { kNextDrop, kNextOutput, kNextFlood, kNextBvi };
+enum FwdNext : uint16_t { kNextDrop, kNextOutput, kNextFlood, kNextBvi, kNextInterfaceOutput };
+
+FeatureArcRef g_output_arc("l2-output-features");
 
 struct FwdTrace {
   uint8_t dst[6], src[6];
@@ -29,12 +34,12 @@ struct FwdTrace {
 };
 std::string format_fwd(const uint8_t* d, uint32_t) {
   const auto* t = reinterpret_cast<const FwdTrace*>(d);
-  static const char* names[] = {"drop", "l2-output", "l2-flood", "bvi-input"};
+  static const char* names[] = {"drop", "l2-output", "l2-flood", "bvi-input", "interface-output"};
   char b[200];
   snprintf(b, sizeof b, "bd index %u %02x:%02x:%02x:%02x:%02x:%02x -> %02x:%02x:%02x:%02x:%02x:%02x rx %u -> %s tx %d", t->bd,
            t->src[0], t->src[1], t->src[2], t->src[3], t->src[4], t->src[5], t->dst[0], t->dst[1], t->dst[2], t->dst[3],
-           t->dst[4], t->dst[5], t->rx_if, t->next < 4 ? names[t->next] : "?",
-           t->next == kNextOutput || t->next == kNextBvi ? int(t->tx_if) : -1);
+           t->dst[4], t->dst[5], t->rx_if, t->next < 5 ? names[t->next] : "?",
+           t->next == kNextOutput || t->next == kNextBvi || t->next == kNextInterfaceOutput ? int(t->tx_if) : -1);
   return b;
 }
 
@@ -46,6 +51,7 @@ struct FwdCtx {
   const L2IfTable& ifs;
   const InterfaceTable& it;
   const MacLayout& fib;  // the table's layout for this vector (learning may grow the table)
+  const uint32_t* out_features;  // l2-output-features masks by tx interface
   LearnQueue& queue;
   bool writer;
   uint32_t now;
@@ -143,7 +149,8 @@ __attribute__((always_inline)) inline uint16_t forward(FwdCtx& c, Buffer* b, uin
   if (__builtin_expect(tx == rx, 0)) return drop(c, b, kFwdReflected);
   if (__builtin_expect(in.shg != 0, 0) && c.ifs.entry[tx].shg == in.shg) return drop(c, b, kFwdSplitHorizon);
   b->tx_if = tx;
-  return (v & kFibBvi) ? kNextBvi : kNextOutput;
+  if (__builtin_expect(v & kFibBvi, 0)) return kNextBvi;
+  return c.ifs.entry[tx].out.active() || c.out_features[tx] ? kNextOutput : kNextInterfaceOutput;
 }
 
 template <bool Trace>
@@ -161,8 +168,8 @@ uint32_t l2_fwd(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
     return n;
   }
   const bool writer = w.id() == 0;
-  FwdCtx c{w, node, *rt, *rt->bds.get(), *rt->ifs.get(), w.interfaces(), *rt->fib.layout(), rt->queues[w.id()],
-           writer, writer ? fib_now(*rt, w.now_tsc()) : 0};
+  FwdCtx c{w, node, *rt, *rt->bds.get(), *rt->ifs.get(), w.interfaces(), *rt->fib.layout(), g_output_arc->masks.get()->mask,
+           rt->queues[w.id()], writer, writer ? fib_now(*rt, w.now_tsc()) : 0};
   // Keys, home buckets and their prefetches for the whole vector first: by the second loop
   // the lines have arrived, their misses overlapped instead of queueing one after another.
   uint32_t i = 0;
@@ -208,7 +215,7 @@ QUIVER_NODE(l2_fwd, {
   .name = "l2-fwd",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(l2_fwd),
-  .next_nodes = {"error-drop", "l2-output", "l2-flood", "bvi-input"},
+  .next_nodes = {"error-drop", "l2-output", "l2-flood", "bvi-input", "interface-output"},
   .errors = {{"no-bridge-domain", "bridge domain was deleted", Severity::Error},
              {"forward-disabled", "unicast forwarding is off in this bridge domain", Severity::Info},
              {"flood-disabled", "broadcast/multicast flooding is off in this bridge domain", Severity::Info},

@@ -200,10 +200,18 @@ QUIVER_NAPI(vlanTagRewrite) {
   out.pop = uint8_t(push);
   out.push = uint8_t(pop);
   std::memcpy(out.tags, s.tags, 4 * pop);
+  // A rewrite must never be skipped: frames stop taking the direct path to l2-fwd (and every
+  // worker has let go of the table that allowed it) before the rewrite is published.
+  Engine& e = Engine::get();
+  if (in.active() && (e.runtime_table().entry[intf.index].flags & kIfL2Direct)) {
+    e.update_runtime(intf.index, [](IfRuntime& r) { r.flags &= uint8_t(~kIfL2Direct); });
+    e.epochs().synchronize();
+  }
   change_ifs([&](L2IfTable& t) {
     t.entry[intf.index].in = in;
     t.entry[intf.index].out = out;
   });
+  sync_l2_direct(intf.index);
   return info.Env().Undefined();
 }
 

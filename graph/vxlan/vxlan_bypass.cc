@@ -1,7 +1,7 @@
 // ip4-vxlan-bypass / ip6-vxlan-bypass: features on the ip4-unicast / ip6-unicast input arcs
 // (after the input ACL) that decapsulate VXLAN packets for one of our tunnel endpoints, skipping
 // ip-lookup and ip-local (VPP's ip4-vxlan-bypass). The clean case (I flag, a known tunnel that
-// is up) is decapsulated here, inline, to l2-input or ethernet-input (vxlan_decap.h); anything
+// is up) is decapsulated here, inline, to l2-fwd, l2-input or ethernet-input (vxlan_decap.h); anything
 // else taken goes to vxlan4-input / vxlan6-input, which drops it under its named errors. A
 // packet is taken only when it is exactly what local delivery would hand to decap: UDP without
 // fragmentation or extension headers, in one buffer, a consistent UDP length, a correct UDP
@@ -26,9 +26,10 @@ namespace quiver {
 namespace vxlan {
 namespace {
 
-enum BypassNext : uint16_t { kNextDrop, kNextDecapNode, kNextEthernet, kNextL2Input };  // arc nexts follow
+enum BypassNext : uint16_t { kNextDrop, kNextDecapNode, kNextEthernet, kNextL2Input, kNextL2Fwd };  // arc nexts follow
 
 FeatureArcRef g_arc4("ip4-unicast"), g_arc6("ip6-unicast");
+FeatureArcRef g_l2_input_arc("l2-input-features");
 
 struct BypassTrace {
   uint16_t next;
@@ -105,12 +106,16 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
   uint32_t pass_if = kInvalidIf;
   uint16_t pass_next = 0;
   LastTunnel last;
+  last.l2_input_masks = g_l2_input_arc->masks.get()->mask;
   CounterRun run;
   for (uint32_t i = 0; i < n; ++i) {
     if (i + 4 < n) __builtin_prefetch(b[i + 4]->data());
     if (t && ifs && take<V6>(*t, ifs, b[i])) {
       const Decap d = decap<V6>(w, *t, it, last, run, b[i]);
-      next[i] = d == Decap::ToL2Input ? kNextL2Input : d == Decap::ToEthernet ? kNextEthernet : kNextDecapNode;
+      next[i] = d == Decap::ToL2Fwd     ? kNextL2Fwd
+                : d == Decap::ToL2Input ? kNextL2Input
+                : d == Decap::ToEthernet ? kNextEthernet
+                                         : kNextDecapNode;
       continue;
     }
     // The next feature depends on the interface only.
@@ -124,7 +129,7 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
   if constexpr (Trace) {
     for (uint32_t i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
-      const uint8_t taken = next[i] == kNextL2Input || next[i] == kNextEthernet ? 1 : next[i] == kNextDecapNode ? 2 : 0;
+      const uint8_t taken = next[i] == kNextL2Fwd || next[i] == kNextL2Input || next[i] == kNextEthernet ? 1 : next[i] == kNextDecapNode ? 2 : 0;
       BypassTrace tr{next[i], taken};
       w.trace(node, b[i], &tr, sizeof tr);
     }
@@ -146,14 +151,14 @@ QUIVER_NODE(ip4_vxlan_bypass, {
   .name = "ip4-vxlan-bypass",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(ip4_vxlan_bypass),
-  .next_nodes = {"error-drop", "vxlan4-input", "ethernet-input", "l2-input"},
+  .next_nodes = {"error-drop", "vxlan4-input", "ethernet-input", "l2-input", "l2-fwd"},
   .format_trace = format_bypass,
 });
 QUIVER_NODE(ip6_vxlan_bypass, {
   .name = "ip6-vxlan-bypass",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(ip6_vxlan_bypass),
-  .next_nodes = {"error-drop", "vxlan6-input", "ethernet-input", "l2-input"},
+  .next_nodes = {"error-drop", "vxlan6-input", "ethernet-input", "l2-input", "l2-fwd"},
   .format_trace = format_bypass,
 });
 // After the input ACL (order 100): what the ACL drops never reaches decap.

@@ -6,13 +6,16 @@
 // frame then enters ethernet-input as received on the tunnel interface, so the tunnel's mode
 // decides: bridge-domain member (L2 overlay) or L3 (routed overlay). An untagged frame of a
 // bridged tunnel goes straight to l2-input with what ethernet-input would have recorded (as
-// VPP's vxlan4-input does); tagged frames still meet ethernet-input and its sub-interfaces.
+// VPP's vxlan4-input does), or on to l2-fwd when the tunnel is a plain member (as
+// ethernet-input does, see graph/ethernet/ethernet.h); tagged frames still meet
+// ethernet-input and its sub-interfaces.
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <string>
 
 #include "../../native/engine.h"
+#include "../../native/feature_arc.h"
 #include "../../native/worker.h"
 #include "vxlan.h"
 #include "vxlan_decap.h"
@@ -21,8 +24,10 @@ namespace quiver {
 namespace vxlan {
 namespace {
 
-enum DecapNext : uint16_t { kNextDrop, kNextEthernet, kNextL2Input };
+enum DecapNext : uint16_t { kNextDrop, kNextEthernet, kNextL2Input, kNextL2Fwd };
 enum DecapError : uint32_t { kErrTruncated, kErrNoIFlag, kErrUnknownVni, kErrUnknownSource, kErrTunnelDown };
+
+FeatureArcRef g_l2_input_arc("l2-input-features");
 
 struct DecapTrace {
   uint32_t vni;
@@ -49,9 +54,10 @@ std::string format_decap(const uint8_t* d, uint32_t) {
 template <bool V6>
 inline uint16_t decap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it,
                           LastTunnel& last, CounterRun& run, Buffer* b) {
-  static constexpr uint32_t kErrorOf[] = {0, 0, kErrTruncated, kErrNoIFlag, kErrUnknownVni, kErrUnknownSource, kErrTunnelDown};
+  static constexpr uint32_t kErrorOf[] = {0, 0, kErrTruncated, kErrNoIFlag, kErrUnknownVni, kErrUnknownSource, kErrTunnelDown, 0};
   const Decap d = decap<V6>(w, t, it, last, run, b);
-  if (__builtin_expect(d == Decap::ToL2Input, 1)) return kNextL2Input;
+  if (__builtin_expect(d == Decap::ToL2Fwd, 1)) return kNextL2Fwd;
+  if (d == Decap::ToL2Input) return kNextL2Input;
   if (d == Decap::ToEthernet) return kNextEthernet;
   b->error = node.error_code(kErrorOf[uint8_t(d)]);
   return kNextDrop;
@@ -70,6 +76,7 @@ uint32_t vxlan_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
     return n;
   }
   LastTunnel last;
+  last.l2_input_masks = g_l2_input_arc->masks.get()->mask;
   CounterRun run;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
@@ -128,7 +135,7 @@ QUIVER_NODE(vxlan4_input, {
   .name = "vxlan4-input",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan4_input),
-  .next_nodes = {"error-drop", "ethernet-input", "l2-input"},
+  .next_nodes = {"error-drop", "ethernet-input", "l2-input", "l2-fwd"},
   .errors = kDecapErrors,
   .format_trace = format_decap,
 });
@@ -136,7 +143,7 @@ QUIVER_NODE(vxlan6_input, {
   .name = "vxlan6-input",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan6_input),
-  .next_nodes = {"error-drop", "ethernet-input", "l2-input"},
+  .next_nodes = {"error-drop", "ethernet-input", "l2-input", "l2-fwd"},
   .errors = kDecapErrors,
   .format_trace = format_decap,
 });

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "../../native/worker.h"
+#include "../ethernet/ethernet.h"
 #include "vxlan.h"
 
 namespace quiver {
@@ -20,6 +21,9 @@ struct LastTunnel {
   uint32_t tunnel_if = kInvalidIf;
   bool tunnel_up = false;
   bool bridged = false;  // a bridge-domain member: untagged frames skip ethernet-input
+  bool direct = false;   // ... and l2-input too (kIfL2Direct, no l2-input feature on)
+  uint32_t bridge = 0;   // its bridge domain index
+  const uint32_t* l2_input_masks = nullptr;  // set per vector by the node (l2-input-features)
 };
 
 template <bool V6>
@@ -64,16 +68,20 @@ __attribute__((noinline)) bool lookup_tunnel(const VxlanTable& t, const Interfac
   last.tunnel = ti;
   last.tunnel_if = t.tunnels[ti].if_index;
   last.tunnel_up = it.entry[last.tunnel_if].admin_up;
-  last.bridged = it.entry[last.tunnel_if].mode == IfMode::Bridge;
+  const IfRuntime& r = it.entry[last.tunnel_if];
+  last.bridged = r.mode == IfMode::Bridge;
+  last.direct = last.bridged && (r.flags & kIfL2Direct) && last.l2_input_masks && !last.l2_input_masks[last.tunnel_if];
+  last.bridge = r.bridge_domain;
   return true;
 }
 
 // What decap made of a packet. On any failure the buffer is untouched.
-enum class Decap : uint8_t { ToEthernet, ToL2Input, Truncated, NoIFlag, UnknownVni, UnknownSource, TunnelDown };
+enum class Decap : uint8_t { ToEthernet, ToL2Input, Truncated, NoIFlag, UnknownVni, UnknownSource, TunnelDown, ToL2Fwd };
 
 // b's data is at its VXLAN header, l3_offset / l4_offset at the outer IP and UDP headers.
 // Success: b holds the inner frame as received on the tunnel (rx counted); an untagged frame
-// of a bridged tunnel carries what ethernet-input would have recorded, for l2-input.
+// of a bridged tunnel carries what ethernet-input would have recorded, for l2-input (or, on a
+// plain member, also the bridge domain l2-input would have set, for l2-fwd).
 template <bool V6>
 inline Decap decap(Worker& w, const VxlanTable& t, const InterfaceTable& it, LastTunnel& last, CounterRun& run, Buffer* b) {
   if (__builtin_expect(b->length < sizeof(VxlanHeader) + kEthernetHeaderSize, 0)) return Decap::Truncated;
@@ -103,6 +111,10 @@ inline Decap decap(Worker& w, const VxlanTable& t, const InterfaceTable& it, Las
       b->n_vlan_tags = 0;
       b->ethertype = type;
       b->l3_offset = uint16_t(b->data_offset + kEthernetHeaderSize);
+      if (last.direct) {
+        b->l2_bridge = last.bridge;
+        return Decap::ToL2Fwd;
+      }
       return Decap::ToL2Input;
     }
   }

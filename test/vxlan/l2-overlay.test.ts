@@ -6,6 +6,7 @@
 // (the remote VTEPs are static neighbors there).
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as engine from '../../src/engine.js';
+import * as acl from '../../graph/acl/acl.js';
 import * as ip from '../../graph/ip/ip.js';
 import * as l2 from '../../graph/l2/bridge.js';
 import * as pg from '../../graph/pg/pg.js';
@@ -95,8 +96,8 @@ describe('L2 overlay: tunnels in a bridge domain', () => {
     expectNoLeak();
   });
 
-  it('decap hands an untagged inner frame straight to l2-input; a tagged one goes through ethernet-input; both arrive byte for byte', async () => {
-    const nodes = ['ethernet-input', 'l2-input'];
+  it('decap hands an untagged inner frame straight to l2-fwd (the tunnel is a plain member); a tagged one goes through ethernet-input; both arrive byte for byte', async () => {
+    const nodes = ['ethernet-input', 'l2-fwd'];
     const packets = (n: string) => engine.statsSegment().nodes().filter((x) => x.name === n).reduce((a, x) => a + x.vectors, 0n);
     const outer = (inner: Buffer) => vxlanFrame({ dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: REMOTES[1]!, dst: LOCAL, sport: 50125, vni: VNI }, inner);
     const untagged = innerFrame({ srcMac: remoteHost(1), dstMac: HOST, size: 80 });
@@ -108,6 +109,18 @@ describe('L2 overlay: tunnels in a bridge domain', () => {
       // The outer packet meets ethernet-input on pgU in both cases.
       expect(nodes.map((n, k) => packets(n) - before[k]!), `${inner === tagged ? 'tagged' : 'untagged'}`).toEqual([ethernetInputs, 1n]);
       expect(pg.captured('pgIn').map((f) => f.toString('hex'))).toEqual([inner.toString('hex')]);
+    }
+    // An l2-input feature on the tunnel (an input ACL) brings l2-input back into the path.
+    acl.setAcl('tunnel-in', [{ action: 'permit' }]);
+    acl.applyAcls('t1', { input: ['tunnel-in'] });
+    try {
+      pg.capture('pgIn', 10);
+      const before = ['l2-input', 'acl-l2-in', 'l2-fwd'].map(packets);
+      await send('pgU', [outer(untagged)]);
+      expect(['l2-input', 'acl-l2-in', 'l2-fwd'].map((n, k) => packets(n) - before[k]!)).toEqual([1n, 1n, 1n]);
+      expect(pg.captured('pgIn').map((f) => f.toString('hex'))).toEqual([untagged.toString('hex')]);
+    } finally {
+      acl.applyAcls('t1', {});
     }
     expectNoLeak();
   });
