@@ -120,8 +120,10 @@ extern std::atomic<bool> g_underlay_shortcuts;
 
 // Next indices and errors of the encap nodes (both families share the lists).
 // Ip4/Ip6: the underlay lookup; Rewrite4/6: straight to the rewrite, the lookup having been
-// done by encap for the run of packets of one tunnel (vxlan_underlay.h).
-enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6, kEncapNextRewrite4, kEncapNextRewrite6 };
+// done by encap for the run of packets of one tunnel (vxlan_underlay.h); Output: encap wrote
+// the Ethernet header the rewrite would have written too (no output feature on the underlay
+// interface, the packet within its MTU).
+enum EncapNext : uint16_t { kEncapNextDrop, kEncapNextIp4, kEncapNextIp6, kEncapNextRewrite4, kEncapNextRewrite6, kEncapNextOutput };
 enum EncapError : uint8_t { kErrNoTunnel, kErrTooBig, kErrNoHeadroom, kErrNoUnderlay, kErrNoEncapTable };
 constexpr uint32_t kUnresolvedFib = ~0u;  // the encap table does not exist (yet)
 

@@ -3,13 +3,16 @@
 // written into its headroom — the payload is never copied — with the per-packet fields filled
 // in: lengths, the UDP source port from the inner flow hash, the IPv4 checksum updated
 // incrementally from the template's, the IPv6 UDP checksum computed (mandatory over IPv6).
-// The outer packet then goes to the underlay: straight to ip4/ip6-rewrite when the lookup of
-// the tunnel's destination, done once per run of the tunnel's packets, ends in one resolved
-// adjacency (VPP stacks the tunnel on its adjacency for the same reason), else to the lookup.
+// The outer packet then goes to the underlay: when the lookup of the tunnel's destination,
+// done once per run of the tunnel's packets, ends in one resolved adjacency (VPP stacks the
+// tunnel on its adjacency for the same reason), encap writes the adjacency's Ethernet header
+// too and hands the packet to interface-output, or, when the underlay interface has an
+// output feature or the packet exceeds its MTU, to ip4/ip6-rewrite; else to the lookup.
 #include <cstdio>
 #include <string>
 
 #include "../../native/engine.h"
+#include "../../native/feature_arc.h"
 #include "../../native/worker.h"
 #include "vxlan.h"
 #include "vxlan_underlay.h"
@@ -38,12 +41,15 @@ std::string format_encap(const uint8_t* d, uint32_t) {
 // __tls_get_addr call: it is read once per vector and written back after.
 thread_local uint16_t t_ip_id = 0;
 
+FeatureArcRef g_ip4_output("ip4-output"), g_ip6_output("ip6-output");
+
 // The tunnel of the current run of packets (frames of one tunnel mostly arrive together) and
 // its counters, kept in registers and written once per run.
 struct TxRun {
   uint32_t if_index = kInvalidIf;
   const EncapTunnel* tunnel = nullptr;  // null: not a tunnel (deleted in flight)
   UnderlayRoute route{kEncapNextDrop, 0};
+  UnderlayOutputMasks out;  // read once per vector
   uint32_t max_inner = 0;
   uint64_t packets = 0;
   uint64_t bytes = 0;
@@ -59,7 +65,7 @@ __attribute__((noinline)) void switch_tunnel(Worker& w, const VxlanTable& t, con
   run.if_index = tx_if;
   const uint32_t ti = t.tunnel_of_if[tx_if];
   run.tunnel = ti == ~0u ? nullptr : &t.tunnels[ti];
-  if (run.tunnel) run.route = resolve_underlay(*run.tunnel);
+  if (run.tunnel) run.route = resolve_underlay(*run.tunnel, it, run.out);
   // The tunnel's MTU is the inner L3 MTU; allow the Ethernet header and one VLAN tag (as
   // Linux's is_skb_forwardable does).
   run.max_inner = uint32_t(it.entry[tx_if].mtu) + kEthernetHeaderSize + kVlanTagSize;
@@ -125,6 +131,13 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
   underlay_handoff(b, et);
   b->next_hop = run.route.adj;  // read by the rewrite nodes only
   if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(et.drop_error);
+  if (run.route.next == kEncapNextOutput) {
+    if (__builtin_expect(inner + kBytes > run.route.mtu, 0)) return V6 ? kEncapNextRewrite6 : kEncapNextRewrite4;
+    b->advance(-int(kEthernetHeaderSize));
+    std::memcpy(b->data(), run.route.eth, kEthernetHeaderSize);
+    b->tx_if = run.route.tx_if;
+    b->l2_offset = b->data_offset;
+  }
   return run.route.next;
 }
 
@@ -146,12 +159,14 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
   }
   uint16_t ip_id = t_ip_id;
   TxRun run;
+  run.out.ip4 = g_ip4_output.get() ? g_ip4_output->masks.get()->mask : nullptr;
+  run.out.ip6 = g_ip6_output.get() ? g_ip6_output->masks.get()->mask : nullptr;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     for (uint32_t k = 4; k < 8; ++k) {
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data());
-      // The header lands in the line before the data: prefetch it for writing.
+      // The headers land in the line(s) before the data: prefetch for writing.
       __builtin_prefetch(b[i + k]->data() - 64, 1);
     }
     next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id, run);
@@ -198,7 +213,7 @@ QUIVER_NODE(vxlan4_encap, {
   .name = "vxlan4-encap",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan4_encap),
-  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite"},
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite", "interface-output"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
 });
@@ -206,7 +221,7 @@ QUIVER_NODE(vxlan6_encap, {
   .name = "vxlan6-encap",
   .type = NodeType::Internal,
   QUIVER_DISPATCH(vxlan6_encap),
-  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite"},
+  .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite", "interface-output"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
 });

@@ -3,7 +3,10 @@
 //
 // Every packet of a tunnel has the same outer destination, so encap looks it up once per run
 // of packets of one tunnel (in practice once per vector), as ip4-lookup / ip6-lookup would,
-// and sends the run straight to the rewrite when that lookup ends in one resolved adjacency.
+// and sends the run straight to the rewrite when that lookup ends in one resolved adjacency,
+// or writes the Ethernet header itself and goes to interface-output when the underlay
+// interface has no output feature (the rewrite of a locally originated packet within the
+// MTU does nothing else).
 // A destination in an attached subnet (a glean adjacency) takes its neighbor's adjacency when
 // that is complete, as ip4-arp / ip6-discover-neighbor would. Anything else (ECMP, a next hop
 // still resolving, no route, a local or link-local destination) goes to the lookup node as
@@ -30,10 +33,23 @@ inline void underlay_handoff(Buffer* b, const EncapTunnel& et) {
 struct UnderlayRoute {
   uint16_t next;  // EncapNext
   uint32_t adj;   // Rewrite4/6: the adjacency (ip4-rewrite reads it from b->next_hop)
+  // Output: what the rewrite would do to a locally originated packet (it keeps its TTL / hop
+  // limit): the Ethernet header, the tx interface; and its MTU, beyond which a packet still
+  // goes to the rewrite, which drops and counts it.
+  uint32_t tx_if = kInvalidIf;
+  uint32_t mtu = 0;
+  uint8_t eth[kEthernetHeaderSize] = {};
+};
+
+// The underlay's output arcs by tx interface (ip4-output, ip6-output): a feature on the
+// underlay interface needs the rewrite node, which starts the arc.
+struct UnderlayOutputMasks {
+  const uint32_t* ip4 = nullptr;
+  const uint32_t* ip6 = nullptr;
 };
 
 // The FIB lookup of the tunnel's destination, for a run of its packets.
-inline UnderlayRoute resolve_underlay(const EncapTunnel& et) {
+inline UnderlayRoute resolve_underlay(const EncapTunnel& et, const InterfaceTable& it, const UnderlayOutputMasks& out) {
   const UnderlayRoute lookup{et.next, 0};
   if (et.next != kEncapNextIp4 && et.next != kEncapNextIp6) return lookup;
   if (!g_underlay_shortcuts.load(std::memory_order_relaxed)) return lookup;
@@ -65,8 +81,21 @@ inline UnderlayRoute resolve_underlay(const EncapTunnel& et) {
     ai = neighbors ? neighbors->find(adjs->adj[ai].if_index, dst_addr) : ~0u;
     if (ai >= adjs->count) return lookup;
   }
-  if (adjs->adj[ai].kind != AdjKind::Rewrite) return lookup;
-  return UnderlayRoute{uint16_t(et.next == kEncapNextIp4 ? kEncapNextRewrite4 : kEncapNextRewrite6), ai};
+  const Adjacency& a = adjs->adj[ai];
+  if (a.kind != AdjKind::Rewrite) return lookup;
+  const bool v4 = et.next == kEncapNextIp4;
+  UnderlayRoute r{uint16_t(v4 ? kEncapNextRewrite4 : kEncapNextRewrite6), ai};
+  const uint32_t* features = v4 ? out.ip4 : out.ip6;
+  if (a.if_index >= kMaxInterfaces || !features || features[a.if_index]) return r;
+  const IfRuntime& tx = it.entry[a.if_index];
+  r.next = kEncapNextOutput;
+  r.tx_if = a.if_index;
+  r.mtu = tx.mtu;
+  std::memcpy(r.eth, a.dst_mac, 6);
+  std::memcpy(r.eth + 6, tx.mac, 6);
+  r.eth[12] = v4 ? 0x08 : 0x86;
+  r.eth[13] = v4 ? 0x00 : 0xdd;
+  return r;
 }
 
 }  // namespace vxlan

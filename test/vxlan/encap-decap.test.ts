@@ -255,6 +255,9 @@ describe('vxlan decap', () => {
 function nodePackets(node: string): bigint {
   return engine.statsSegment().nodes().filter((n) => n.name === node).reduce((a, n) => a + n.vectors, 0n);
 }
+function arcPacketsOf(from: string, to: string): bigint {
+  return engine.statsSegment().arcs().find((a) => a.from === from && a.to === to)?.packets ?? 0n;
+}
 function nodeDeltas(nodes: string[]): () => Record<string, number> {
   const before = nodes.map(nodePackets);
   return () => Object.fromEntries(nodes.map((n, k) => [n, Number(nodePackets(n) - before[k]!)]));
@@ -267,26 +270,48 @@ const enabledOn = (arc: string, feature: string) =>
 describe('underlay shortcuts: encap to the rewrite, decap past lookup and local delivery', () => {
   const inner = innerFrame({ size: 100, srcMac: '02:bb:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
 
-  it('encap looks the tunnel destination up itself: a resolved neighbor goes straight to ip4/ip6-rewrite, byte for byte', async () => {
+  it('encap looks the tunnel destination up itself: a resolved neighbor goes straight to interface-output (the rewrite when the underlay has an output feature or the packet exceeds its MTU), byte for byte', async () => {
     tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 11, df: true });
     tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 12 });
+    acl.setAcl('underlay-out', [{ action: 'permit' }]);
     for (const [t, src, dst, sportAt] of [['vx4', '198.18.0.1', '198.18.0.2', 34], ['vx6', '2001:db8::1', '2001:db8::2', 54]] as const) {
       xconnect('pgIn', t);
-      pg.capture('pgU', 10);
-      const delta = nodeDeltas(['ip4-lookup', 'ip6-lookup', 'ip4-rewrite', 'ip6-rewrite']);
-      await send('pgIn', [inner], 3);
       const fam = t === 'vx4' ? 'ip4' : 'ip6';
-      expect(delta(), t).toMatchObject({ [`${fam}-lookup`]: 0, [`${fam}-rewrite`]: 3 });
-      const out = pg.captured('pgU');
-      expect(out).toHaveLength(3);
+      const v = fam[2];
       const vni = t === 'vx4' ? 11 : 12;
-      const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src, dst, sport: out[0]!.readUInt16BE(sportAt), vni, ...(t === 'vx4' ? { df: true } : {}) }, inner);
-      for (const f of out) expect(f.toString('hex'), t).toBe(expected.toString('hex'));
+      // Three ways out, each the same bytes: straight from encap; through the rewrite, which
+      // starts the output ACL's arc; and (too big for the MTU) into the rewrite's drop.
+      for (const way of ['direct', 'output feature', 'mtu'] as const) {
+        if (way === 'output feature') acl.applyAcls('pgU', { output: ['underlay-out'] });
+        if (way === 'mtu') engine.setInterfaceState('pgU', { mtu: 100 });
+        try {
+          pg.capture('pgU', 10);
+          const delta = nodeDeltas([`${fam}-lookup`, `${fam}-rewrite`, `acl-${fam}-out`]);
+          const direct = arcPacketsOf(`vxlan${v}-encap`, 'interface-output');
+          const mtuDrops = errorCount(`${fam}-rewrite`, fam === 'ip4' ? 'mtu-exceeded' : 'own-too-big');
+          await send('pgIn', [inner], 3);
+          expect(delta(), `${t} ${way}`).toEqual({
+            [`${fam}-lookup`]: 0,
+            [`${fam}-rewrite`]: way === 'direct' ? 0 : 3,
+            [`acl-${fam}-out`]: way === 'output feature' ? 3 : 0,
+          });
+          expect(arcPacketsOf(`vxlan${v}-encap`, 'interface-output') - direct, `${t} ${way}`).toBe(way === 'direct' ? 3n : 0n);
+          expect(errorCount(`${fam}-rewrite`, fam === 'ip4' ? 'mtu-exceeded' : 'own-too-big') - mtuDrops).toBe(way === 'mtu' ? 3n : 0n);
+          const out = pg.captured('pgU');
+          expect(out, `${t} ${way}`).toHaveLength(way === 'mtu' ? 0 : 3);
+          if (way === 'mtu') continue;
+          const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src, dst, sport: out[0]!.readUInt16BE(sportAt), vni, ...(t === 'vx4' ? { df: true } : {}) }, inner);
+          for (const f of out) expect(f.toString('hex'), `${t} ${way}`).toBe(expected.toString('hex'));
+        } finally {
+          acl.applyAcls('pgU', {});
+          engine.setInterfaceState('pgU', { mtu: 1500 });
+        }
+      }
     }
     expectNoLeak();
   });
 
-  it('encap of a tunnel whose next hop does not resolve goes through ip4-lookup (ARP); once it resolves, to the rewrite', async () => {
+  it('encap of a tunnel whose next hop does not resolve goes through ip4-lookup (ARP); once it resolves, straight out', async () => {
     tunnel({ name: 'vxr', src: '198.18.0.1', dst: '198.18.0.77', vni: 13, df: true });
     xconnect('pgIn', 'vxr');
     pg.capture('pgU', 10);
@@ -303,8 +328,10 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
       await waitFor(() => engine.buffers(true).inFlight === 0, 5000, 'the held packet to leave');
       pg.capture('pgU', 10);
       delta = nodeDeltas(['ip4-lookup', 'ip4-arp', 'ip4-rewrite']);
+      const direct = arcPacketsOf('vxlan4-encap', 'interface-output');
       await send('pgIn', [inner]);
-      expect(delta()).toMatchObject({ 'ip4-lookup': 0, 'ip4-arp': 0, 'ip4-rewrite': 1 });
+      expect(delta()).toMatchObject({ 'ip4-lookup': 0, 'ip4-arp': 0, 'ip4-rewrite': 0 });
+      expect(arcPacketsOf('vxlan4-encap', 'interface-output') - direct).toBe(1n);
       const out = pg.captured('pgU').filter((f) => f.readUInt16BE(12) === 0x0800);
       const sent = out.at(-1)!;
       const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.77', sport: sent.readUInt16BE(34), vni: 13, df: true }, inner);
