@@ -1,10 +1,10 @@
 // VXLAN over pg, 64 B inner frames, one worker pinned to the last core, IPv4 and IPv6 underlay:
 //   bridge: pg0 -> bridge domain -> pg1 (the l2bd chain with 2 MACs), the baseline;
-//   encap:  pgIn -> bridge domain -> tunnel: vxlan-encap -> ip-rewrite -> pgU;
-//   decap:  pgU -> ip-input -> ip-vxlan-bypass -> vxlan-input -> ethernet-input ->
-//           bridge domain -> pgIn;
+//   encap:  pgIn -> bridge domain -> tunnel: vxlan-encap -> interface-output -> pgU;
+//   decap:  pgU -> ip-input -> ip-vxlan-bypass (decap inline) -> bridge domain -> pgIn;
 // each also with the underlay shortcuts off (vxlan.underlayShortcuts(false)): encap through
-// ip-lookup, decap through ip-lookup and ip-local. Rounds interleave all paths.
+// ip-lookup and ip-rewrite, decap through ip-lookup, ip-local and vxlan-input. Rounds
+// interleave all paths.
 // Mpps and clocks/packet per node; what encap and decap add to the bridge path: the VXLAN
 // nodes alone, and everything the tunnel path runs beyond the bridge chain (the underlay's
 // IP nodes and the second ethernet-input included). The goal: <= 60 clocks/packet.

@@ -136,8 +136,8 @@ describe('benchmark smoke', () => {
   it('vxlan runs encap/decap over pg beside the bridge and over veth beside the kernel VTEP, and reports Mpps, clocks and ratios', async () => {
     const r = await smoke('vxlan');
     expect((r.bridge as { mppsMedian: number }).mppsMedian).toBeGreaterThan(0);
-    // Each path ran through the nodes it names: with the shortcuts, no lookup (encap) and no
-    // lookup or local delivery (decap); without them, both.
+    // Each path ran through the nodes it names: with the shortcuts, no lookup or rewrite
+    // (encap) and no lookup or local delivery (decap); without them, both.
     for (const fam of ['ip4', 'ip6'] as const) {
       const v = fam[2];
       const nodes = (c: string) => {
@@ -147,8 +147,9 @@ describe('benchmark smoke', () => {
         return Object.keys(row.clocksPerPacket);
       };
       const encapFast = nodes(`${fam} encap shortcuts`);
-      expect(encapFast).toEqual(expect.arrayContaining([`vxlan${v}-encap`, `${fam}-rewrite`]));
+      expect(encapFast).toEqual(expect.arrayContaining([`vxlan${v}-encap`, 'interface-output']));
       expect(encapFast).not.toContain(`${fam}-lookup`);
+      expect(encapFast).not.toContain(`${fam}-rewrite`);
       expect(nodes(`${fam} encap lookup`)).toEqual(expect.arrayContaining([`vxlan${v}-encap`, `${fam}-lookup`, `${fam}-rewrite`]));
       const decapFast = nodes(`${fam} decap shortcuts`);
       expect(decapFast).toContain(`${fam}-vxlan-bypass`);
