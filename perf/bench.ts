@@ -38,6 +38,21 @@ export function clocksPerNode(stats: StatsSegment): Record<string, number> {
   return out;
 }
 
+/**
+ * Each node's clocks per packet delivered at the end of the path (its total clocks / delivered):
+ * a node a packet visits twice (interface-output on a tunnel's path: once for the tunnel, once
+ * for the underlay) counts twice, so the per-node figures add up to the path's cost.
+ */
+export function clocksPerDelivered(stats: StatsSegment, delivered: bigint): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (delivered === 0n) return out;
+  for (const n of stats.nodes()) {
+    if (n.vectors === 0n) continue;
+    out[n.name] = (out[n.name] ?? 0) + Number(n.clocks) / Number(delivered);
+  }
+  return out;
+}
+
 /** Median of each node's clocks/packet across runs. */
 export function medianClocks(runs: Record<string, number>[]): Record<string, number> {
   const names = new Set(runs.flatMap((r) => Object.keys(r)));
