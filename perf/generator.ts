@@ -97,6 +97,32 @@ export async function measureOverMemif<T = undefined>(
   configure: () => GeneratorSpec['streams'],
   inspect?: () => T,  // read the DUT's state after the measurement, before it stops
 ): Promise<MemifRun & { inspected?: T }> {
+  let inspected: T | undefined;
+  let streams: GeneratorSpec['streams'] | undefined;
+  const [run] = await measurePhasesOverMemif(socket, seconds, () => (streams = configure()), [
+    { apply: () => streams, inspect: () => { inspected = inspect?.(); } },
+  ]);
+  return { ...run!, inspected };
+}
+
+export interface MemifPhase {
+  apply: () => unknown;    // reconfigures the DUT in place (the generator keeps sending)
+  inspect?: () => void;    // reads the DUT's state after the phase's measurement
+}
+
+/**
+ * One DUT session and one generator, measured in phases: `streams` is called once (after the
+ * memif servers exist), then each phase reconfigures the DUT in place, warms up and is
+ * measured for `seconds`. Phases of one session share whatever the session's memif placement
+ * costs (on a shared VM a session's cross-core cost is bimodal), so their ratios hold even
+ * when sessions differ.
+ */
+export async function measurePhasesOverMemif(
+  socket: string,
+  seconds: number,
+  streams: () => GeneratorSpec['streams'],
+  phases: MemifPhase[],
+): Promise<MemifRun[]> {
   engine.start({ workers: 1, cores: [DUT_CORE], buffers: 32768, rxMode: 'polling' });
   let gen: Generator | undefined;
   try {
@@ -104,29 +130,35 @@ export async function measureOverMemif<T = undefined>(
       memif.createMemif({ name: `bm${id}`, role: 'server', socket, id });
       engine.setInterfaceState(`bm${id}`, { adminUp: true });
     }
-    gen = await Generator.start({ socket, streams: configure() });
-    await sleep(500);  // warm-up (a bridge learns every station)
-    engine.clearRuntime();
-    engine.clearInterfaces();
-    const tx = () => ['bm0', 'bm1'].reduce((n, i) => n + engine.statsSegment().interfaceCounters(engine.findInterface(i).index).txPackets, 0n);
-    const tid = engine.workers()[0]!.tid;
-    const g0 = await gen.stats();
-    const c0 = threadCpuNs(tid);
-    const t0 = process.hrtime.bigint();
-    await sleep(seconds * 1000);
-    const forwarded = Number(tx());
-    const wallNs = Number(process.hrtime.bigint() - t0);
-    const cpuShare = (threadCpuNs(tid) - c0) / wallNs;
-    const g1 = await gen.stats();
-    const clocks = clocksPerNode(engine.statsSegment());
-    return {
-      inspected: inspect?.(),
-      mpps: (forwarded / wallNs) * 1e3,
-      mppsPerCpu: (forwarded / (wallNs * cpuShare)) * 1e3,
-      cpuShare,
-      returnedMpps: ((g1.returned - g0.returned) / wallNs) * 1e3,
-      clocks,
-    };
+    const spec = streams();
+    const out: MemifRun[] = [];
+    for (const [k, phase] of phases.entries()) {
+      phase.apply();
+      if (k === 0) gen = await Generator.start({ socket, streams: spec });
+      await sleep(500);  // warm-up (a bridge learns every station)
+      engine.clearRuntime();
+      engine.clearInterfaces();
+      const tx = () => ['bm0', 'bm1'].reduce((n, i) => n + engine.statsSegment().interfaceCounters(engine.findInterface(i).index).txPackets, 0n);
+      const tid = engine.workers()[0]!.tid;
+      const g0 = await gen!.stats();
+      const c0 = threadCpuNs(tid);
+      const t0 = process.hrtime.bigint();
+      await sleep(seconds * 1000);
+      const forwarded = Number(tx());
+      const wallNs = Number(process.hrtime.bigint() - t0);
+      const cpuShare = (threadCpuNs(tid) - c0) / wallNs;
+      const g1 = await gen!.stats();
+      const clocks = clocksPerNode(engine.statsSegment());
+      phase.inspect?.();
+      out.push({
+        mpps: (forwarded / wallNs) * 1e3,
+        mppsPerCpu: (forwarded / (wallNs * cpuShare)) * 1e3,
+        cpuShare,
+        returnedMpps: ((g1.returned - g0.returned) / wallNs) * 1e3,
+        clocks,
+      });
+    }
+    return out;
   } finally {
     await gen?.quit();
     engine.stop();

@@ -52,8 +52,19 @@ describe('benchmark smoke', () => {
       mppsMedian: number;
       macs: Record<string, { learned: number; ratioToL2xc: number; clocksPerPacket: object }>;
       memif: Record<string, { learned: number; mppsMedian: number; returnedMppsMedian: number; ratioToXconnect?: number; clocksPerPacket: object }>;
+      memifPaired: { ratioMedian: number; sessions: { learned: number; ratio: number; mpps: Record<string, number>; bridgeClocks: object; xconnectClocks: object }[] };
     };
     expect(Object.keys(r.memif)).toEqual(['2', '1000', '100000', 'xconnect']);
+    // The paired session: the bridge phase learned every station; each phase forwarded.
+    expect(r.memifPaired.ratioMedian).toBeGreaterThan(0);
+    for (const x of r.memifPaired.sessions) {
+      expect(x.learned).toBe(100000);
+      for (const [phase, mpps] of Object.entries(x.mpps)) expect(mpps, phase).toBeGreaterThan(0);
+      expect(Object.keys(x.bridgeClocks)).toEqual(expect.arrayContaining(['memif-input', 'l2-fwd', 'memif-tx']));
+      expect(Object.keys(x.bridgeClocks)).not.toContain('l2-xconnect');
+      expect(Object.keys(x.xconnectClocks)).toEqual(expect.arrayContaining(['memif-input', 'l2-xconnect', 'memif-tx']));
+      expect(Object.keys(x.xconnectClocks)).not.toContain('l2-fwd');
+    }
     for (const [n, m] of Object.entries(r.memif)) {
       expect(m.mppsMedian, n).toBeGreaterThan(0);
       expect(m.returnedMppsMedian, n).toBeGreaterThan(0);
