@@ -197,13 +197,12 @@ QUIVER_NAPI(l2BridgeMemberAdd) {
     if (bvi) x.bvi_if = intf.index;
   });
   // The BVI stays in L3 mode: ethernet-input must hand what it receives to the L3 nodes.
-  const bool direct = !bvi && !rt.ifs.get()->entry[intf.index].in.active();
   Engine::get().update_runtime(intf.index, [&](IfRuntime& r) {
     if (!bvi) r.mode = IfMode::Bridge;
     r.bridge_domain = bd;
     r.xconnect_peer = 0xffffffffu;
-    r.flags = uint8_t(direct ? r.flags | kIfL2Direct : r.flags & ~kIfL2Direct);
   });
+  sync_l2_direct(intf.index);
   return info.Env().Undefined();
 }
 
