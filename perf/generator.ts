@@ -55,9 +55,18 @@ export class Generator {
     const l = this.lines.shift();
     if (l !== undefined) return Promise.resolve(l);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`memif generator silent for ${ms} ms\n${this.err.slice(-1500)}`)), ms);
-      this.waiters.push((x) => { clearTimeout(t); resolve(x); });
-      this.proc.once('exit', (code) => reject(new Error(`memif generator exited (${code})\n${this.err.slice(-1500)}`)));
+      // The exit listener goes when the line arrives: a session asks for many lines.
+      const exited = (code: number | null) => reject(new Error(`memif generator exited (${code})\n${this.err.slice(-1500)}`));
+      const t = setTimeout(() => {
+        this.proc.off('exit', exited);
+        reject(new Error(`memif generator silent for ${ms} ms\n${this.err.slice(-1500)}`));
+      }, ms);
+      this.waiters.push((x) => {
+        clearTimeout(t);
+        this.proc.off('exit', exited);
+        resolve(x);
+      });
+      this.proc.once('exit', exited);
     });
   }
   async stats(): Promise<{ returned: number; sent: number }> {
