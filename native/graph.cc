@@ -41,6 +41,16 @@ void Graph::build() {
     for (auto& s : names) present |= s == a.to;
     if (!present) names.push_back(a.to);
   }
+  // After every extra arc: interface-output's next list is complete.
+  auto out = by_name_.find("interface-output");
+  for (auto& n : nodes_) {
+    if (!n.reg->tx_direct) continue;
+    if (out == by_name_.end()) throw std::runtime_error("graph: node '" + n.name + "' is tx_direct but interface-output is missing");
+    const auto& tx = nodes_[out->second].next_name;
+    if (tx.empty() || tx[0] != "error-drop") throw std::runtime_error("graph: interface-output's next 0 must be error-drop");
+    n.tx_base = uint16_t(n.next_name.size());
+    n.next_name.insert(n.next_name.end(), tx.begin() + 1, tx.end());
+  }
   auto drop = by_name_.find("error-drop");
   if (drop == by_name_.end()) throw std::runtime_error("graph: error-drop node is missing");
   drop_node_ = drop->second;

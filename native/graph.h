@@ -19,6 +19,7 @@ struct NodeInfo {
   std::vector<bool> next_resolved;        // false: the named node is not compiled in -> error-drop
   uint32_t error_base = 0;                // global index of errors[0]
   uint32_t arc_base = 0;                  // global arc index of next 0
+  uint16_t tx_base = 0;                   // tx_direct nodes: next of interface-output's next 1
 };
 
 class Graph {

@@ -39,6 +39,10 @@ struct NodeRegistration {
   uint64_t interval_ns = 0;  // process nodes
   // Process nodes that must run on every worker (per-worker tables); else worker 0 only.
   bool process_on_all_workers = false;
+  // Sends packets to interfaces' tx nodes directly, skipping interface-output (as VPP's
+  // l2-output and ip4-rewrite do): the graph appends every tx node (interface-output's nexts
+  // after error-drop) to this node's nexts, from NodeRuntime::tx_base on.
+  bool tx_direct = false;
 };
 
 std::vector<NodeRegistration>& node_registry();

@@ -37,6 +37,7 @@ Worker::Worker(Engine& engine, uint32_t id, int cpu)
     n.dispatch_trace = info.reg->dispatch_trace ? info.reg->dispatch_trace : info.reg->dispatch;
     n.next_node = info.next_node.data();
     n.error_base = info.error_base;
+    n.tx_base = info.tx_base;
     n.counters = st.node_counters(id) + i * kNodeCounters;
     n.arc_counters = st.arc_counters(id) + info.arc_base;
     n.pending = pending_store_.data() + i * 2 * kPendingCapacity;

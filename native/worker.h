@@ -40,6 +40,7 @@ struct NodeRuntime {
   DispatchFn dispatch_trace = nullptr;
   const uint16_t* next_node = nullptr;
   uint32_t error_base = 0;
+  uint16_t tx_base = 0;              // tx_direct nodes (NodeRegistration::tx_direct)
   uint64_t* counters = nullptr;      // [kNodeCounters]
   uint64_t* arc_counters = nullptr;  // one per next
   uint32_t* pending = nullptr;
@@ -53,6 +54,11 @@ struct NodeRuntime {
 
   // Global error index of local error e, for b->error before sending to error-drop.
   uint16_t error_code(uint32_t e) const { return uint16_t(error_base + e); }
+  // A tx_direct node's next to the tx node of interface r, or `fallback` (interface-output,
+  // which drops and counts) when r is not there to send on.
+  uint16_t tx_next(const IfRuntime& r, uint16_t fallback) const {
+    return __builtin_expect(r.valid && r.admin_up, 1) ? uint16_t(tx_base + r.tx_next - 1) : fallback;
+  }
 };
 
 struct TraceEntry {

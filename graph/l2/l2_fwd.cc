@@ -9,7 +9,8 @@
 //   domain floods them; a hit goes to l2-output (or up to L3 when it is the BVI's MAC),
 //   unless it would leave where it came from or into the rx interface's split-horizon group.
 //   A tx interface with no egress tag rewrite and no l2-output feature on skips l2-output
-//   (which would only hand the frame on) and goes straight to interface-output.
+//   and interface-output (which would only hand the frame on) and goes straight to the
+//   interface's tx node (tx_direct; interface-output when it is down, which counts the drop).
 #include <cstdio>
 #include <string>
 
@@ -30,16 +31,18 @@ struct FwdTrace {
   uint8_t dst[6], src[6];
   uint32_t rx_if, tx_if;
   uint16_t bd;
-  uint8_t next;
+  uint16_t next;
 };
 std::string format_fwd(const uint8_t* d, uint32_t) {
   const auto* t = reinterpret_cast<const FwdTrace*>(d);
-  static const char* names[] = {"drop", "l2-output", "l2-flood", "bvi-input", "interface-output"};
-  char b[200];
+  // Nexts from tx_base on are interfaces' tx nodes: name them as the graph does.
+  const NodeInfo* self = Engine::get().graph().find("l2-fwd");
+  const char* next = self && t->next < self->next_name.size() ? self->next_name[t->next].c_str() : "?";
+  char b[240];
   snprintf(b, sizeof b, "bd index %u %02x:%02x:%02x:%02x:%02x:%02x -> %02x:%02x:%02x:%02x:%02x:%02x rx %u -> %s tx %d", t->bd,
            t->src[0], t->src[1], t->src[2], t->src[3], t->src[4], t->src[5], t->dst[0], t->dst[1], t->dst[2], t->dst[3],
-           t->dst[4], t->dst[5], t->rx_if, t->next < 5 ? names[t->next] : "?",
-           t->next == kNextOutput || t->next == kNextBvi || t->next == kNextInterfaceOutput ? int(t->tx_if) : -1);
+           t->dst[4], t->dst[5], t->rx_if, next,
+           t->next == kNextOutput || t->next == kNextBvi || t->next >= kNextInterfaceOutput ? int(t->tx_if) : -1);
   return b;
 }
 
@@ -150,7 +153,7 @@ __attribute__((always_inline)) inline uint16_t forward(FwdCtx& c, Buffer* b, uin
   if (__builtin_expect(in.shg != 0, 0) && c.ifs.entry[tx].shg == in.shg) return drop(c, b, kFwdSplitHorizon);
   b->tx_if = tx;
   if (__builtin_expect(v & kFibBvi, 0)) return kNextBvi;
-  return c.ifs.entry[tx].out.active() || c.out_features[tx] ? kNextOutput : kNextInterfaceOutput;
+  return c.ifs.entry[tx].out.active() || c.out_features[tx] ? uint16_t(kNextOutput) : c.node.tx_next(c.it.entry[tx], kNextInterfaceOutput);
 }
 
 template <bool Trace>
@@ -213,7 +216,7 @@ uint32_t l2_fwd(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
       t.rx_if = b[i]->rx_if;
       t.tx_if = b[i]->tx_if;
       t.bd = uint16_t(b[i]->l2_bridge);
-      t.next = uint8_t(next[i]);
+      t.next = next[i];
       w.trace(node, b[i], &t, sizeof t);
     }
   }
@@ -240,6 +243,7 @@ QUIVER_NODE(l2_fwd, {
              {"static-mac-seen-elsewhere", "static MAC arrived on another interface (entry kept)", Severity::Warning},
              {"learn-queue-full", "learn events lost: queue to the MAC table writer full", Severity::Warning}},
   .format_trace = format_fwd,
+  .tx_direct = true,
 });
 
 }  // namespace

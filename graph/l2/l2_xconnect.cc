@@ -1,5 +1,7 @@
 // l2-xconnect: every frame received on an interface leaves on the interface it is
-// cross-connected to, untouched (VPP's `set interface l2 xconnect`).
+// cross-connected to, untouched (VPP's `set interface l2 xconnect`), handed straight to that
+// interface's tx node (tx_direct; through interface-output, which drops and counts, when it is
+// down).
 #include <string>
 
 #include "../../native/engine.h"
@@ -25,7 +27,7 @@ inline uint16_t steer(NodeRuntime& node, const InterfaceTable& t, Buffer* b) {
   const IfRuntime& rt = t.entry[b->rx_if];
   if (__builtin_expect(rt.mode == IfMode::XConnect && rt.xconnect_peer < kMaxInterfaces, 1)) {
     b->tx_if = rt.xconnect_peer;
-    return kXcOutput;
+    return node.tx_next(t.entry[rt.xconnect_peer], kXcOutput);
   }
   b->error = node.error_code(kXcNotConnected);
   return kXcDrop;
@@ -66,6 +68,7 @@ QUIVER_NODE(l2_xconnect, {
   .next_nodes = {"interface-output", "error-drop"},
   .errors = {{"not-connected", "interface has no cross-connect", Severity::Error}},
   .format_trace = format_xc,
+  .tx_direct = true,
 });
 
 }  // namespace

@@ -6,8 +6,9 @@
 // The outer packet then goes to the underlay: when the lookup of the tunnel's destination,
 // done once per run of the tunnel's packets, ends in one resolved adjacency (VPP stacks the
 // tunnel on its adjacency for the same reason), encap writes the adjacency's Ethernet header
-// too and hands the packet to interface-output, or, when the underlay interface has an
-// output feature or the packet exceeds its MTU, to ip4/ip6-rewrite; else to the lookup.
+// too and hands the packet to the underlay interface's tx node (tx_direct), or, when the
+// underlay interface has an output feature or the packet exceeds its MTU, to
+// ip4/ip6-rewrite; else to the lookup.
 #include <cstdio>
 #include <string>
 
@@ -59,13 +60,14 @@ struct TxRun {
   }
 };
 
-__attribute__((noinline)) void switch_tunnel(Worker& w, const VxlanTable& t, const InterfaceTable& it, TxRun& run,
-                                             uint32_t tx_if) {
+__attribute__((noinline)) void switch_tunnel(Worker& w, const NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it,
+                                             TxRun& run, uint32_t tx_if) {
   run.flush(w);
   run.if_index = tx_if;
   const uint32_t ti = t.tunnel_of_if[tx_if];
   run.tunnel = ti == ~0u ? nullptr : &t.tunnels[ti];
   if (run.tunnel) run.route = resolve_underlay(*run.tunnel, it, run.out);
+  if (run.route.next == kEncapNextOutput) run.route.tx_next = node.tx_next(it.entry[run.route.tx_if], kEncapNextOutput);
   // The tunnel's MTU is the inner L3 MTU; allow the Ethernet header and one VLAN tag (as
   // Linux's is_skb_forwardable does).
   run.max_inner = uint32_t(it.entry[tx_if].mtu) + kEthernetHeaderSize + kVlanTagSize;
@@ -74,7 +76,7 @@ __attribute__((noinline)) void switch_tunnel(Worker& w, const VxlanTable& t, con
 template <bool V6>
 inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, const InterfaceTable& it, Buffer* b,
                           uint32_t* inner_len, uint16_t& ip_id, TxRun& run) {
-  if (__builtin_expect(b->tx_if != run.if_index, 0)) switch_tunnel(w, t, it, run, b->tx_if);
+  if (__builtin_expect(b->tx_if != run.if_index, 0)) switch_tunnel(w, node, t, it, run, b->tx_if);
   if (__builtin_expect(!run.tunnel, 0)) {
     b->error = node.error_code(kErrNoTunnel);
     return kEncapNextDrop;
@@ -137,6 +139,7 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
     std::memcpy(b->data(), run.route.eth, kEthernetHeaderSize);
     b->tx_if = run.route.tx_if;
     b->l2_offset = b->data_offset;
+    return run.route.tx_next;
   }
   return run.route.next;
 }
@@ -216,6 +219,7 @@ QUIVER_NODE(vxlan4_encap, {
   .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite", "interface-output"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
+  .tx_direct = true,
 });
 QUIVER_NODE(vxlan6_encap, {
   .name = "vxlan6-encap",
@@ -224,6 +228,7 @@ QUIVER_NODE(vxlan6_encap, {
   .next_nodes = {"error-drop", "ip4-lookup", "ip6-lookup", "ip4-rewrite", "ip6-rewrite", "interface-output"},
   .errors = kEncapErrors,
   .format_trace = format_encap,
+  .tx_direct = true,
 });
 QUIVER_ARC(vxlan4_encap, "interface-output", "vxlan4-encap");
 QUIVER_ARC(vxlan6_encap, "interface-output", "vxlan6-encap");

@@ -4,8 +4,8 @@
 // Every packet of a tunnel has the same outer destination, so encap looks it up once per run
 // of packets of one tunnel (in practice once per vector), as ip4-lookup / ip6-lookup would,
 // and sends the run straight to the rewrite when that lookup ends in one resolved adjacency,
-// or writes the Ethernet header itself and goes to interface-output when the underlay
-// interface has no output feature (the rewrite of a locally originated packet within the
+// or writes the Ethernet header itself and goes to the underlay interface's tx node (through
+// interface-output only when that interface is down) when it has no output feature (the rewrite of a locally originated packet within the
 // MTU does nothing else).
 // A destination in an attached subnet (a glean adjacency) takes its neighbor's adjacency when
 // that is complete, as ip4-arp / ip6-discover-neighbor would. Anything else (ECMP, a next hop
@@ -37,6 +37,7 @@ struct UnderlayRoute {
   // limit): the Ethernet header, the tx interface; and its MTU, beyond which a packet still
   // goes to the rewrite, which drops and counts it.
   uint32_t tx_if = kInvalidIf;
+  uint16_t tx_next = kEncapNextOutput;  // the encap node's next to tx_if's tx node (tx_direct)
   uint32_t mtu = 0;
   uint8_t eth[kEthernetHeaderSize] = {};
 };

@@ -31,7 +31,7 @@ describe('trace', () => {
     const t = engine.traceGet();
     expect(t).toHaveLength(3);
     for (const rec of t) {
-      expect(rec.entries.map((e) => e.node)).toEqual(['pg-input', 'ethernet-input', 'l2-xconnect', 'interface-output', 'pg-output']);
+      expect(rec.entries.map((e) => e.node)).toEqual(['pg-input', 'ethernet-input', 'l2-xconnect', 'pg-output']);
       expect(rec.entries[1]!.text).toMatch(/^IP4: 02:00:00:00:00:01 -> 02:00:00:00:00:02 rx \d+ -> l2-xconnect/);
       const secs = rec.entries.map((e) => e.seconds);
       expect([...secs].sort((x, y) => x - y)).toEqual(secs);

@@ -1,5 +1,5 @@
-// pg -> ethernet-input -> l2-xconnect -> interface-output -> pg-output, byte for byte, with
-// counters on every node, interface and arc.
+// pg -> ethernet-input -> l2-xconnect -> pg-output, byte for byte, with counters on every node,
+// interface and arc; interface-output sees only frames for a down tx interface.
 import { describe, expect, it } from 'vitest';
 import * as engine from '../../src/engine.js';
 import { xconnect, xconnectPair } from '../../graph/l2/xconnect.js';
@@ -46,6 +46,8 @@ describe('l2-xconnect over pg', () => {
     expect(b.txBytes).toBe(bytes);
     const arc = s.arcs().find((x) => x.from === 'ethernet-input' && x.to === 'l2-xconnect')!;
     expect(arc.packets).toBe(40n);
+    expect(s.arcs().find((x) => x.from === 'l2-xconnect' && x.to === 'pg-output')!.packets).toBe(40n);
+    expect(s.arcs().find((x) => x.from === 'l2-xconnect' && x.to === 'interface-output')!.packets).toBe(0n);
     const rt = s.nodes().filter((n) => n.name === 'l2-xconnect');
     expect(rt.reduce((n, r) => n + r.vectors, 0n)).toBe(40n);
     expectNoLeak();

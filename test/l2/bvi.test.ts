@@ -135,8 +135,9 @@ describe('BVI', () => {
     expect(lines(0)).toEqual(expect.arrayContaining([`bvi-input: to L3 on BVI ${engine.findInterface(bvi).index}`]));
     expect(lines(1)).toEqual(
       expect.arrayContaining([
-        // ... and a tx interface without egress rewrite or l2-output feature skips l2-output.
-        expect.stringMatching(new RegExp(`^l2-fwd: .* -> interface-output tx ${idx}$`)),
+        // ... and a tx interface without egress rewrite or l2-output feature skips l2-output
+        // and interface-output: straight to its driver's tx node.
+        expect.stringMatching(new RegExp(`^l2-fwd: .* -> pg-output tx ${idx}$`)),
       ]),
     );
     expect(mac).toMatch(/^02:fe:00:01:/);

@@ -1,6 +1,7 @@
 // The bridge's short path over pg: a plain member (no tag rewrite, no l2-input feature) has
 // ethernet-input hand its frames straight to l2-fwd, and a tx member without egress rewrite or
-// l2-output feature gets them from l2-fwd straight through interface-output. Each thing that
+// l2-output feature gets them from l2-fwd straight into its tx node (pg-output here), past
+// interface-output, which sees only frames for a down interface (and drops them). Each thing that
 // needs l2-input or l2-output (a tag rewrite either way, an ACL on either arc) brings the node
 // back for that interface only, and removing it restores the short path. Frames compare byte
 // for byte; the arcs' packet counters say which way they went.
@@ -10,7 +11,8 @@ import * as l2 from '../../graph/l2/bridge.js';
 import * as vlan from '../../graph/l2/vlan.js';
 import { expectNoLeak, useEngine } from '../helpers/dataplane.js';
 import { ethernet, ipv4Udp } from '../helpers/packets.js';
-import { arcPackets, clearCaptures, expectFrames, pgUp, send } from './helpers.js';
+import * as engine from '../../src/engine.js';
+import { arcPackets, clearCaptures, errorCount, expectFrames, pgUp, send } from './helpers.js';
 
 useEngine();
 
@@ -20,7 +22,7 @@ const payload = ipv4Udp({ src: '198.18.0.1', dst: '198.18.0.2', sport: 7, dport:
 const ARCS = [
   ['ethernet-input', 'l2-fwd'],
   ['ethernet-input', 'l2-input'],
-  ['l2-fwd', 'interface-output'],
+  ['l2-fwd', 'pg-output'],
   ['l2-fwd', 'l2-output'],
 ] as const;
 
@@ -30,7 +32,7 @@ async function arcsOf(intf: string, frame: Buffer): Promise<Record<string, numbe
   await send(intf, [frame]);
   return Object.fromEntries(ARCS.map(([f, t], k) => [`${f} -> ${t}`, Number(arcPackets(f, t) - before[k]!)]));
 }
-const path = (input: 'l2-fwd' | 'l2-input', output: 'interface-output' | 'l2-output') =>
+const path = (input: 'l2-fwd' | 'l2-input', output: 'pg-output' | 'l2-output') =>
   Object.fromEntries(ARCS.map(([f, t]) => [`${f} -> ${t}`, (f === 'ethernet-input' ? t === input : t === output) ? 1 : 0]));
 
 describe('bridge short path', () => {
@@ -44,27 +46,27 @@ describe('bridge short path', () => {
     await send('db', [ethernet({ src: B, dst: 'ff:ff:ff:ff:ff:ff' }, payload)]); // B is learned on db
     clearCaptures('da', 'db');
 
-    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'interface-output'));
+    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'pg-output'));
     expectFrames('db', [aToB]);
 
     // Ingress push on da (egress pop back): da's frames need l2-input, frames to da l2-output.
     vlan.setTagRewrite('da', { op: 'push-1', vlans: [300] });
     clearCaptures('da', 'db');
-    expect(await arcsOf('da', aToB)).toEqual(path('l2-input', 'interface-output'));
+    expect(await arcsOf('da', aToB)).toEqual(path('l2-input', 'pg-output'));
     const tagged = ethernet({ src: A, dst: B, vlans: [{ vid: 300 }] }, payload);
     expectFrames('db', [tagged]);
     expect(await arcsOf('db', ethernet({ src: B, dst: A, vlans: [{ vid: 300 }] }, payload))).toEqual(path('l2-fwd', 'l2-output'));
     expectFrames('da', [bToA]);
     vlan.setTagRewrite('da', { op: 'disable' });
     clearCaptures('da', 'db');
-    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'interface-output'));
+    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'pg-output'));
     expectFrames('db', [aToB]);
 
     // An input ACL on da, an output ACL on db: each brings its node back, and applies.
     acl.setAcl('direct-in', [{ action: 'deny', protocol: 'udp', dstPort: 9 }]);
     acl.applyAcls('da', { input: ['direct-in'] });
     clearCaptures('db');
-    expect(await arcsOf('da', aToB)).toEqual({ ...path('l2-input', 'interface-output'), 'l2-fwd -> interface-output': 0 });
+    expect(await arcsOf('da', aToB)).toEqual({ ...path('l2-input', 'pg-output'), 'l2-fwd -> pg-output': 0 });
     expectFrames('db', []);
     acl.applyAcls('da', {});
     acl.setAcl('direct-out', [{ action: 'permit' }]);
@@ -73,14 +75,25 @@ describe('bridge short path', () => {
     expectFrames('db', [aToB]);
     acl.applyAcls('db', {});
     clearCaptures('db');
-    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'interface-output'));
+    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'pg-output'));
     expectFrames('db', [aToB]);
+
+    // A down tx interface: interface-output takes the frame and counts the drop.
+    engine.setInterfaceState('db', { adminUp: false });
+    clearCaptures('db');
+    const toDown = arcPackets('l2-fwd', 'interface-output');
+    const downDrops = errorCount('interface-output', 'admin-down');
+    expect(await arcsOf('da', aToB)).toEqual({ ...path('l2-fwd', 'pg-output'), 'l2-fwd -> pg-output': 0 });
+    expect(arcPackets('l2-fwd', 'interface-output') - toDown).toBe(1n);
+    expect(errorCount('interface-output', 'admin-down') - downDrops).toBe(1n);
+    expectFrames('db', []);
+    engine.setInterfaceState('db', { adminUp: true });
 
     // Out of the bridge and back: the short path follows membership.
     l2.removeBridgeMember('da');
     l2.addBridgeMember(70, { interface: 'da' });
     clearCaptures('db');
-    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'interface-output'));
+    expect(await arcsOf('da', aToB)).toEqual(path('l2-fwd', 'pg-output'));
     expectFrames('db', [aToB]);
     expectNoLeak();
   });

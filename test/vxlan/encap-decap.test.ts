@@ -270,7 +270,7 @@ const enabledOn = (arc: string, feature: string) =>
 describe('underlay shortcuts: encap to the rewrite, decap past lookup and local delivery', () => {
   const inner = innerFrame({ size: 100, srcMac: '02:bb:00:00:00:01', dstMac: '02:bb:00:00:00:02' });
 
-  it('encap looks the tunnel destination up itself: a resolved neighbor goes straight to interface-output (the rewrite when the underlay has an output feature or the packet exceeds its MTU), byte for byte', async () => {
+  it('encap looks the tunnel destination up itself: a resolved neighbor goes straight to the underlay interface tx node, past interface-output (the rewrite when the underlay has an output feature or the packet exceeds its MTU), byte for byte', async () => {
     tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 11, df: true });
     tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 12 });
     acl.setAcl('underlay-out', [{ action: 'permit' }]);
@@ -287,7 +287,7 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
         try {
           pg.capture('pgU', 10);
           const delta = nodeDeltas([`${fam}-lookup`, `${fam}-rewrite`, `acl-${fam}-out`]);
-          const direct = arcPacketsOf(`vxlan${v}-encap`, 'interface-output');
+          const direct = arcPacketsOf(`vxlan${v}-encap`, 'pg-output');
           const mtuDrops = errorCount(`${fam}-rewrite`, fam === 'ip4' ? 'mtu-exceeded' : 'own-too-big');
           await send('pgIn', [inner], 3);
           expect(delta(), `${t} ${way}`).toEqual({
@@ -295,7 +295,7 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
             [`${fam}-rewrite`]: way === 'direct' ? 0 : 3,
             [`acl-${fam}-out`]: way === 'output feature' ? 3 : 0,
           });
-          expect(arcPacketsOf(`vxlan${v}-encap`, 'interface-output') - direct, `${t} ${way}`).toBe(way === 'direct' ? 3n : 0n);
+          expect(arcPacketsOf(`vxlan${v}-encap`, 'pg-output') - direct, `${t} ${way}`).toBe(way === 'direct' ? 3n : 0n);
           expect(errorCount(`${fam}-rewrite`, fam === 'ip4' ? 'mtu-exceeded' : 'own-too-big') - mtuDrops).toBe(way === 'mtu' ? 3n : 0n);
           const out = pg.captured('pgU');
           expect(out, `${t} ${way}`).toHaveLength(way === 'mtu' ? 0 : 3);
@@ -306,6 +306,19 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
           acl.applyAcls('pgU', {});
           engine.setInterfaceState('pgU', { mtu: 1500 });
         }
+      }
+      // The underlay interface down: interface-output gets the packets and counts the drops.
+      engine.setInterfaceState('pgU', { adminUp: false });
+      try {
+        pg.capture('pgU', 10);
+        const viaOutput = arcPacketsOf(`vxlan${v}-encap`, 'interface-output');
+        const downDrops = errorCount('interface-output', 'admin-down');
+        await send('pgIn', [inner], 3);
+        expect(arcPacketsOf(`vxlan${v}-encap`, 'interface-output') - viaOutput, `${t} down`).toBe(3n);
+        expect(errorCount('interface-output', 'admin-down') - downDrops, `${t} down`).toBe(3n);
+        expect(pg.captured('pgU'), `${t} down`).toHaveLength(0);
+      } finally {
+        engine.setInterfaceState('pgU', { adminUp: true });
       }
     }
     expectNoLeak();
@@ -328,10 +341,10 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
       await waitFor(() => engine.buffers(true).inFlight === 0, 5000, 'the held packet to leave');
       pg.capture('pgU', 10);
       delta = nodeDeltas(['ip4-lookup', 'ip4-arp', 'ip4-rewrite']);
-      const direct = arcPacketsOf('vxlan4-encap', 'interface-output');
+      const direct = arcPacketsOf('vxlan4-encap', 'pg-output');
       await send('pgIn', [inner]);
       expect(delta()).toMatchObject({ 'ip4-lookup': 0, 'ip4-arp': 0, 'ip4-rewrite': 0 });
-      expect(arcPacketsOf('vxlan4-encap', 'interface-output') - direct).toBe(1n);
+      expect(arcPacketsOf('vxlan4-encap', 'pg-output') - direct).toBe(1n);
       const out = pg.captured('pgU').filter((f) => f.readUInt16BE(12) === 0x0800);
       const sent = out.at(-1)!;
       const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src: '198.18.0.1', dst: '198.18.0.77', sport: sent.readUInt16BE(34), vni: 13, df: true }, inner);
