@@ -35,7 +35,15 @@ std::string format_trace(const uint8_t* d, uint32_t) {
   return b;
 }
 
-inline uint16_t check(Worker& w, NodeRuntime& node, const ArcMasks* features, Buffer* b) {
+// The next after the checks depends on the rx interface only: found once per run of packets
+// of one interface (the feature walk is a few dependent loads).
+struct RxNext {
+  const ArcMasks* features;
+  uint32_t rx_if = kInvalidIf;
+  uint16_t next = kNextLookup;
+};
+
+inline uint16_t check(Worker& w, NodeRuntime& node, RxNext& rxn, Buffer* b) {
   const uint16_t len = b->length;
   auto* ip = reinterpret_cast<Ip4Header*>(b->data());
   if (__builtin_expect(len < sizeof(Ip4Header), 0)) {
@@ -84,13 +92,17 @@ inline uint16_t check(Worker& w, NodeRuntime& node, const ArcMasks* features, Bu
   if (__builtin_expect(ihl > 20, 0)) w.count_error(node, kOptions);
   b->l3_offset = b->data_offset;
   b->l4_offset = uint16_t(b->data_offset + ihl);
-  // No input feature on this interface (the usual case): straight to the lookup.
-  return features->mask[b->rx_if] ? g_arc->start_next(node, b) : uint16_t(kNextLookup);
+  if (__builtin_expect(b->rx_if != rxn.rx_if, 0)) {
+    rxn.rx_if = b->rx_if;
+    // No input feature on this interface (the usual case): straight to the lookup.
+    rxn.next = rxn.features->mask[b->rx_if] ? g_arc->start_next(node, b) : uint16_t(kNextLookup);
+  }
+  return rxn.next;
 }
 
 template <bool Trace>
 uint32_t ip4_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
-  const ArcMasks* features = g_arc->masks.get();
+  RxNext rxn{g_arc->masks.get()};
   Buffer* b[kFrameSize];
   uint16_t next[kFrameSize];
   w.buffers(bi, b, n);
@@ -100,12 +112,12 @@ uint32_t ip4_input(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n)
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data());
     }
-    next[i] = check(w, node, features, b[i]);
-    next[i + 1] = check(w, node, features, b[i + 1]);
-    next[i + 2] = check(w, node, features, b[i + 2]);
-    next[i + 3] = check(w, node, features, b[i + 3]);
+    next[i] = check(w, node, rxn, b[i]);
+    next[i + 1] = check(w, node, rxn, b[i + 1]);
+    next[i + 2] = check(w, node, rxn, b[i + 2]);
+    next[i + 3] = check(w, node, rxn, b[i + 3]);
   }
-  for (; i < n; ++i) next[i] = check(w, node, features, b[i]);
+  for (; i < n; ++i) next[i] = check(w, node, rxn, b[i]);
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
