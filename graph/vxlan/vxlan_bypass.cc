@@ -44,19 +44,48 @@ std::string format_bypass(const uint8_t* d, uint32_t) {
   return b;
 }
 
+// What the previous packet of the vector settled: the FIB of its rx interface, and the tunnel
+// endpoint (FIB, address, port) it matched. Consecutive packets mostly share both.
 template <bool V6>
-inline bool is_vtep(const VxlanTable& t, uint32_t fib, uint16_t port_be, const uint8_t* dst) {
+struct TakeCache {
+  uint32_t rx_if = kInvalidIf;
+  uint32_t fib = 0;
+  uint32_t vtep_fib = ~0u;
+  uint16_t vtep_port_be = 0;
+  uint64_t vtep_addr[V6 ? 2 : 1] = {};
+};
+
+template <bool V6>
+__attribute__((noinline)) bool is_vtep_slow(const VxlanTable& t, TakeCache<V6>& c, uint16_t port_be, const uint8_t* dst) {
   for (const Vtep& v : V6 ? t.vteps6 : t.vteps4)
-    if (v.fib_index == fib && v.port_be == port_be && std::memcmp(v.addr, dst, V6 ? 16 : 4) == 0) return true;
+    if (v.fib_index == c.fib && v.port_be == port_be && std::memcmp(v.addr, dst, V6 ? 16 : 4) == 0) {
+      c.vtep_fib = c.fib;
+      c.vtep_port_be = port_be;
+      std::memcpy(c.vtep_addr, dst, V6 ? 16 : 4);
+      return true;
+    }
   return false;
+}
+
+template <bool V6>
+inline bool is_vtep(const VxlanTable& t, TakeCache<V6>& c, uint16_t port_be, const uint8_t* dst) {
+  uint64_t a[V6 ? 2 : 1] = {};
+  std::memcpy(a, dst, V6 ? 16 : 4);
+  bool hit = c.vtep_fib == c.fib && c.vtep_port_be == port_be && a[0] == c.vtep_addr[0];
+  if constexpr (V6) hit = hit && a[1] == c.vtep_addr[1];
+  return __builtin_expect(hit, 1) || is_vtep_slow<V6>(t, c, port_be, dst);
 }
 
 // True when b was advanced to its VXLAN header for decap.
 template <bool V6>
-inline bool take(const VxlanTable& t, const IfL3Table* ifs, Buffer* b) {
-  if (__builtin_expect(b->rx_if >= kMaxInterfaces, 0)) return false;
+inline bool take(const VxlanTable& t, const IfL3Table* ifs, TakeCache<V6>& c, Buffer* b) {
+  if (__builtin_expect(b->rx_if != c.rx_if, 0)) {
+    if (__builtin_expect(b->rx_if >= kMaxInterfaces, 0)) return false;
+    c.rx_if = b->rx_if;
+    c.fib = V6 ? ifs->entry[b->rx_if].fib6 : ifs->entry[b->rx_if].fib4;
+  }
   uint8_t* d = b->data();
-  uint32_t ihl, total, fib;
+  uint32_t ihl, total;
   const uint8_t* dst;
   UdpHeader* udp;
   if constexpr (V6) {
@@ -65,18 +94,16 @@ inline bool take(const VxlanTable& t, const IfL3Table* ifs, Buffer* b) {
     ihl = sizeof(Ip6Header);
     total = ihl + ntohs(ip->payload_length_be);
     dst = ip->dst;
-    fib = ifs->entry[b->rx_if].fib6;
   } else {
     auto* ip = reinterpret_cast<Ip4Header*>(d);
     if (ip->protocol != kIpProtoUdp || ip->is_fragment()) return false;
     ihl = ip->header_bytes();
     total = ip->total_length();
     dst = reinterpret_cast<const uint8_t*>(&ip->dst);
-    fib = ifs->entry[b->rx_if].fib4;
   }
   if (total > b->length || total < ihl + sizeof(UdpHeader)) return false;  // chained or short
   udp = reinterpret_cast<UdpHeader*>(d + ihl);
-  if (!is_vtep<V6>(t, fib, udp->dst_port_be, dst)) return false;
+  if (!is_vtep<V6>(t, c, udp->dst_port_be, dst)) return false;
   const uint32_t ulen = ntohs(udp->length_be);
   if (ulen < sizeof(UdpHeader) || ihl + ulen > total) return false;
   if (!(b->flags & kBufL4ChecksumOk)) {
@@ -105,12 +132,13 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
   w.buffers(bi, b, n);
   uint32_t pass_if = kInvalidIf;
   uint16_t pass_next = 0;
+  TakeCache<V6> cache;
   LastTunnel last;
   last.l2_input_masks = g_l2_input_arc->masks.get()->mask;
   CounterRun run;
   for (uint32_t i = 0; i < n; ++i) {
     if (i + 4 < n) __builtin_prefetch(b[i + 4]->data());
-    if (t && ifs && take<V6>(*t, ifs, b[i])) {
+    if (t && ifs && take<V6>(*t, ifs, cache, b[i])) {
       const Decap d = decap<V6>(w, *t, it, last, run, b[i]);
       next[i] = d == Decap::ToL2Fwd     ? kNextL2Fwd
                 : d == Decap::ToL2Input ? kNextL2Input
