@@ -51,7 +51,7 @@ const EDGE = new Set(['pg-input', 'pg-output']);
 /** 256 inner flows of 64 B (the source port hash sees real entropy). */
 const flows = (src: string, dst: string) => Array.from({ length: 256 }, (_, k) => innerFrame({ size: 64, sport: 1024 + k, srcMac: src, dstMac: dst }));
 
-async function runOnce(dir: Direction, family: Family, seconds: number, shortcuts: boolean): Promise<{ mpps: number; clocks: Record<string, number> }> {
+export async function runOnce(dir: Direction, family: Family, seconds: number, shortcuts: boolean): Promise<{ mpps: number; clocks: Record<string, number> }> {
   engine.start({ workers: 1, cores: [cpus().length - 1], buffers: 32768 });
   try {
     vxlan.underlayShortcuts(shortcuts);
