@@ -164,6 +164,10 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
   TxRun run;
   run.out.ip4 = g_ip4_output.get() ? g_ip4_output->masks.get()->mask : nullptr;
   run.out.ip6 = g_ip6_output.get() ? g_ip6_output->masks.get()->mask : nullptr;
+  // The tunnel each packet was sent on (encap may set tx_if to the underlay interface).
+  uint32_t tunnel_if[Trace ? kFrameSize : 1];
+  if constexpr (Trace)
+    for (uint32_t k = 0; k < n; ++k) tunnel_if[k] = b[k]->tx_if;
   uint32_t i = 0;
   for (; i + 8 <= n; i += 4) {
     for (uint32_t k = 4; k < 8; ++k) {
@@ -183,9 +187,10 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
   if constexpr (Trace) {
     for (i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
-      const uint32_t ti = b[i]->tx_if < kMaxInterfaces ? t->tunnel_of_if[b[i]->tx_if] : ~0u;
-      const uint8_t* udp = b[i]->data() + (V6 ? sizeof(Ip6Header) : sizeof(Ip4Header));
-      EncapTrace tr{b[i]->tx_if, ti == ~0u ? 0 : t->tunnels[ti].vni,
+      const uint32_t ti = tunnel_if[i] < kMaxInterfaces ? t->tunnel_of_if[tunnel_if[i]] : ~0u;
+      // The outer IP header is at l3_offset (an Ethernet header may be in front of it).
+      const uint8_t* udp = b[i]->at(b[i]->l3_offset) + (V6 ? sizeof(Ip6Header) : sizeof(Ip4Header));
+      EncapTrace tr{tunnel_if[i], ti == ~0u ? 0 : t->tunnels[ti].vni,
                     next[i] == kEncapNextDrop ? uint16_t(0) : uint16_t(udp[0] << 8 | udp[1]), uint16_t(inner[i]), next[i],
                     V6};
       w.trace(node, b[i], &tr, sizeof tr);

@@ -289,6 +289,8 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
           const delta = nodeDeltas([`${fam}-lookup`, `${fam}-rewrite`, `acl-${fam}-out`]);
           const direct = arcPacketsOf(`vxlan${v}-encap`, 'pg-output');
           const mtuDrops = errorCount(`${fam}-rewrite`, fam === 'ip4' ? 'mtu-exceeded' : 'own-too-big');
+          engine.traceClear();
+          engine.traceAdd('pg-input', 1);
           await send('pgIn', [inner], 3);
           expect(delta(), `${t} ${way}`).toEqual({
             [`${fam}-lookup`]: 0,
@@ -300,6 +302,10 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
           const out = pg.captured('pgU');
           expect(out, `${t} ${way}`).toHaveLength(way === 'mtu' ? 0 : 3);
           if (way === 'mtu') continue;
+          // The trace reads the source port from the outer UDP header (behind the Ethernet
+          // header when encap wrote that too).
+          const traced = engine.traceGet()[0]!.entries.find((e) => e.node === `vxlan${v}-encap`)!;
+          expect(traced.text, `${t} ${way}`).toContain(`tunnel ${engine.findInterface(t).index} vni ${vni} udp src port ${out[0]!.readUInt16BE(sportAt)} `);
           const expected = vxlanFrame({ dstMac: REMOTE_MAC, srcMac: LOCAL_MAC, src, dst, sport: out[0]!.readUInt16BE(sportAt), vni, ...(t === 'vx4' ? { df: true } : {}) }, inner);
           for (const f of out) expect(f.toString('hex'), `${t} ${way}`).toBe(expected.toString('hex'));
         } finally {
