@@ -130,17 +130,22 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
   b->flow_hash = hash;
   run.packets++;
   run.bytes += inner;
-  underlay_handoff(b, et);
-  b->next_hop = run.route.adj;  // read by the rewrite nodes only
-  if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(et.drop_error);
-  if (run.route.next == kEncapNextOutput) {
-    if (__builtin_expect(inner + kBytes > run.route.mtu, 0)) return V6 ? kEncapNextRewrite6 : kEncapNextRewrite4;
+  b->rx_if = kInvalidIf;  // originated here (ip_common.h)
+  b->l3_offset = b->data_offset;
+  if (run.route.next == kEncapNextOutput && __builtin_expect(inner + kBytes <= run.route.mtu, 1)) {
+    // Straight to the tx node: nothing on the way reads the IP opaque or next_hop, so the
+    // opaque's cache line is left alone.
     b->advance(-int(kEthernetHeaderSize));
     std::memcpy(b->data(), run.route.eth, kEthernetHeaderSize);
     b->tx_if = run.route.tx_if;
     b->l2_offset = b->data_offset;
     return run.route.tx_next;
   }
+  underlay_handoff(b, et);
+  b->next_hop = run.route.adj;  // read by the rewrite nodes only
+  if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(et.drop_error);
+  // An output route whose packet exceeds the underlay MTU: the rewrite drops and counts it.
+  if (run.route.next == kEncapNextOutput) return V6 ? kEncapNextRewrite6 : kEncapNextRewrite4;
   return run.route.next;
 }
 
