@@ -2,7 +2,8 @@
 // interface (DF set: ICMP fragmentation needed; no fragmentation otherwise), TTL decrement
 // with an incremental checksum update (RFC 1624), then the Ethernet header from the
 // adjacency (destination MAC) and the tx interface (source MAC), and the ip4-output feature
-// arc towards interface-output. Locally originated packets keep their TTL.
+// arc towards interface-output; with no ip4-output feature on the tx interface, straight to its
+// tx node (tx_direct, as VPP's ip4-rewrite). Locally originated packets keep their TTL.
 #include <cstdio>
 #include <string>
 
@@ -86,7 +87,7 @@ inline uint16_t rewrite(Worker& w, NodeRuntime& node, const AdjTable* adjs, cons
   b->tx_if = a.if_index;
   b->l2_offset = b->data_offset;
   b->l3_offset = uint16_t(b->data_offset + kEthernetHeaderSize);
-  return features->mask[a.if_index] ? g_arc->start_next(node, b) : uint16_t(kNextOutput);
+  return features->mask[a.if_index] ? g_arc->start_next(node, b) : node.tx_next(rt, kNextOutput);
 }
 
 template <bool Trace>
@@ -134,6 +135,7 @@ QUIVER_NODE(ip4_rewrite, {
              {"frag-needed", "larger than the MTU with DF set: ICMP fragmentation needed", Severity::Info},
              {"not-resolved", "adjacency lost its resolution in flight", Severity::Info}},
   .format_trace = format_trace,
+  .tx_direct = true,
 });
 
 }  // namespace

@@ -1,8 +1,9 @@
 // ip6-rewrite: hop-limit check (expiring packets get an ICMPv6 time exceeded), MTU check of
 // the tx interface (ICMPv6 packet too big: routers never fragment IPv6), hop-limit decrement
 // (IPv6 has no header checksum), then the Ethernet header from the adjacency and the tx
-// interface, and the ip6-output feature arc towards interface-output. Locally originated
-// packets keep their hop limit.
+// interface, and the ip6-output feature arc towards interface-output; with no ip6-output
+// feature on the tx interface, straight to its tx node (tx_direct, as VPP's ip6-rewrite).
+// Locally originated packets keep their hop limit.
 #include <cstdio>
 #include <string>
 
@@ -76,7 +77,7 @@ inline uint16_t rewrite(Worker& w, NodeRuntime& node, const AdjTable* adjs, cons
   b->tx_if = a.if_index;
   b->l2_offset = b->data_offset;
   b->l3_offset = uint16_t(b->data_offset + kEthernetHeaderSize);
-  return features->mask[a.if_index] ? g_arc->start_next(node, b) : uint16_t(kNextOutput);
+  return features->mask[a.if_index] ? g_arc->start_next(node, b) : node.tx_next(rt, kNextOutput);
 }
 
 template <bool Trace>
@@ -124,6 +125,7 @@ QUIVER_NODE(ip6_rewrite, {
              {"own-too-big", "a packet the dataplane originated exceeds the MTU", Severity::Error},
              {"not-resolved", "adjacency lost its resolution in flight", Severity::Info}},
   .format_trace = format_trace,
+  .tx_direct = true,
 });
 
 }  // namespace

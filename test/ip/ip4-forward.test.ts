@@ -5,7 +5,8 @@ import * as engine from '../../src/engine.js';
 import * as ip from '../../graph/ip/ip.js';
 import * as pg from '../../graph/pg/pg.js';
 import { expectNoLeak, useEngine } from '../helpers/dataplane.js';
-import { clear, deltas, expectFrameSet, expectFrames, l3Interface, out, send } from './l3.js';
+import * as acl from '../../graph/acl/acl.js';
+import { clear, deltas, errorCount, expectFrameSet, expectFrames, l3Interface, out, send } from './l3.js';
 import { checksum, decTtl, echo4, ethernet, icmp4Error, ipv4, tcp4, udp4 } from './packets.js';
 
 useEngine();
@@ -43,6 +44,38 @@ describe('ip4 forwarding', () => {
     for (const f of await out('pgB', 3)) expect(checksum(f.subarray(14, 34))).toBe(0);
     const rt = engine.statsSegment().nodes().filter((n) => n.name === 'ip4-rewrite');
     expect(rt.reduce((a, r) => a + r.vectors, 0n)).toBeGreaterThanOrEqual(3n);
+    expectNoLeak();
+  });
+
+  it('hands rewritten packets straight to the tx node; an output feature or a down interface goes through interface-output', async () => {
+    const arc = (from: string, to: string) => engine.statsSegment().arcs().find((a) => a.from === from && a.to === to)!.packets;
+    const pkt = udp4({ src: HOST_A.ip, dst: '198.19.1.1', sport: 1000, dport: 2000, ttl: 64 });
+    const count = () => [arc('ip4-rewrite', 'pg-output'), arc('ip4-rewrite', 'interface-output'), arc('ip4-rewrite', 'acl-ip4-out')];
+    const sent = async () => {
+      const before = count();
+      clear('pgB');
+      await send('pgA', [fromA(pkt)]);
+      return count().map((c, k) => Number(c - before[k]!));
+    };
+    expect(await sent()).toEqual([1, 0, 0]);
+    expectFrames(await out('pgB', 1), [toB(decTtl(pkt))]);
+    acl.setAcl('fwd-out', [{ action: 'permit' }]);
+    acl.applyAcls('pgB', { output: ['fwd-out'] });
+    try {
+      expect(await sent()).toEqual([0, 0, 1]);
+      expectFrames(await out('pgB', 1), [toB(decTtl(pkt))]);
+    } finally {
+      acl.applyAcls('pgB', {});
+    }
+    engine.setInterfaceState('pgB', { adminUp: false });
+    try {
+      const drops = errorCount('interface-output', 'admin-down');
+      expect(await sent()).toEqual([0, 1, 0]);
+      expect(errorCount('interface-output', 'admin-down') - drops).toBe(1n);
+    } finally {
+      engine.setInterfaceState('pgB', { adminUp: true });
+    }
+    expect(await sent()).toEqual([1, 0, 0]);
     expectNoLeak();
   });
 

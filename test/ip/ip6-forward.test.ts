@@ -34,8 +34,12 @@ describe('ip6 forwarding', () => {
       udp6({ src: HOST.ip, dst: '2001:db8:1ff:ffff::9', sport: 3, dport: 4, hlim: 2, payload: Buffer.alloc(300, 9) }),
       ipv6({ src: HOST.ip, dst: '2001:db8:100::77', nh: 59, payload: Buffer.alloc(0), hlim: 255 }), // no next header
     ];
+    const direct = () => engine.statsSegment().arcs().find((a) => a.from === 'ip6-rewrite' && a.to === 'pg-output')!.packets;
+    const before = direct();
     await send('pgA', pkts.map((p) => fromA(p)));
     expectFrames(await out('pgB', 3), pkts.map((p) => toB(decHlim(p))));
+    // No ip6-output feature on pgB: ip6-rewrite hands them to pg-output itself.
+    expect(direct() - before).toBe(3n);
     expectNoLeak();
   });
 
