@@ -1,6 +1,6 @@
 // IPv4 routing over pg: 64-byte UDP frames with random destinations (1.0.0.0 -
 // 223.255.255.255) through ethernet-input -> ip4-input -> ip4-lookup -> ip4-rewrite ->
-// interface-output, with 1, 10k and 1M routes (an Internet-like length mix, 16 next hops, a
+// pg-output, with 1, 10k and 1M routes (an Internet-like length mix, 16 next hops, a
 // default route so every packet is forwarded), one worker pinned to the last core. Each run
 // also measures the l2 cross-connect chain, so the ratio compares like with like. Then the same
 // over memif (the memif benchmark's topology: a generator process on core 0, Quiver routing

@@ -1,5 +1,5 @@
 // IPv6 routing over pg: 64-byte UDP frames through ethernet-input -> ip6-input -> ip6-lookup
-// -> ip6-rewrite -> interface-output with 1, 10k and 1M routes (an IPv6 DFZ-like length mix
+// -> ip6-rewrite -> pg-output with 1, 10k and 1M routes (an IPv6 DFZ-like length mix
 // under 2000::/4, 16 next hops, a default route), one worker pinned to the last core, beside
 // the l2 cross-connect chain. Destinations: each frame's /64 is taken from a random route of
 // the table (64k of them, round robin) and its low 64 bits are random per packet, so lookups

@@ -1,7 +1,7 @@
 // Two topologies, 64 B, every destination known and every source seen before (two MAC table
 // lookups per packet), one worker pinned to the last core; the xconnect path is measured in the
 // same run for the ratio the issue asks about (bridge <= 1.5x xconnect):
-// * over pg: pg -> ethernet-input -> l2-fwd -> interface-output -> pg-output (plain members
+// * over pg: pg -> ethernet-input -> l2-fwd -> pg-output (plain members
 //   take the short path past l2-input and l2-output), a learning bridge holding 2, 1k, 100k and 200k learned MACs, half of them
 //   sources behind pg0, half destinations behind pg1;
 // * over memif, the memif benchmark's topology: a generator on core 0 (perf/memif-generator,

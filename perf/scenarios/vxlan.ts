@@ -1,12 +1,12 @@
 // VXLAN over pg, 64 B inner frames, one worker pinned to the last core, IPv4 and IPv6 underlay:
 //   bridge: pg0 -> bridge domain -> pg1 (the l2bd chain with 2 MACs), the baseline;
-//   encap:  pgIn -> bridge domain -> tunnel: vxlan-encap -> interface-output -> pgU;
+//   encap:  pgIn -> bridge domain -> tunnel: vxlan-encap -> pgU (encap hands it to pg-output);
 //   decap:  pgU -> ip-input -> ip-vxlan-bypass (decap inline) -> bridge domain -> pgIn;
 // each also with the underlay shortcuts off (vxlan.underlayShortcuts(false)): encap through
 // ip-lookup and ip-rewrite, decap through ip-lookup, ip-local and vxlan-input. Rounds
 // interleave all paths.
-// Mpps and clocks per delivered packet per node (a node visited twice, as interface-output on
-// the encap path, counts twice); what encap and decap add to the bridge path: the VXLAN
+// Mpps and clocks per delivered packet per node (a node visited twice would count twice;
+// interface-output was, before l2-fwd, encap and ip-rewrite went to the tx node directly); what encap and decap add to the bridge path: the VXLAN
 // nodes alone, and everything the tunnel path runs beyond the bridge chain (the underlay's
 // IP nodes and the second ethernet-input included). The issue's goal: <= 60 clocks/packet.
 // `--parts pg` or `--parts veth` runs one half.
