@@ -75,12 +75,19 @@ inline void ip6_multicast_mac(const uint8_t* group, uint8_t* mac) {
 inline bool ip4_is_multicast(uint32_t host) { return (host >> 28) == 0xe; }
 
 // An IPv4 header checksum verifies when the sum over the whole header is 0xffff. The usual
-// 20-byte header is five 32-bit words.
+// 20-byte header is five 32-bit words, each loaded on its own: copied into an array, the
+// compiler loaded 16 bytes as one vector, stored it and read the words back, and those reads
+// could not be forwarded from the wide store (ip4-input spent ~12 clocks/packet waiting).
 inline bool ip4_header_checksum_ok(const Ip4Header* ip, uint32_t ihl) {
   if (__builtin_expect(ihl != 20, 0)) return ip_checksum(ip, ihl) == 0;
-  uint32_t w[5];
-  std::memcpy(w, ip, 20);
-  uint64_t s = uint64_t(w[0]) + w[1] + w[2] + w[3] + w[4];
+  const auto* p = reinterpret_cast<const uint8_t*>(ip);
+  uint32_t w0, w1, w2, w3, w4;
+  std::memcpy(&w0, p, 4);
+  std::memcpy(&w1, p + 4, 4);
+  std::memcpy(&w2, p + 8, 4);
+  std::memcpy(&w3, p + 12, 4);
+  std::memcpy(&w4, p + 16, 4);
+  uint64_t s = uint64_t(w0) + w1 + w2 + w3 + w4;
   s = (s & 0xffffffffu) + (s >> 32);
   s = (s & 0xffff) + (s >> 16);
   s = (s & 0xffff) + (s >> 16);
