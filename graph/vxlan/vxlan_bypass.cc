@@ -56,12 +56,14 @@ struct TakeCache {
 };
 
 template <bool V6>
-__attribute__((noinline)) bool is_vtep_slow(const VxlanTable& t, TakeCache<V6>& c, uint16_t port_be, const uint8_t* dst) {
+__attribute__((noinline)) bool is_vtep_slow(const VxlanTable& t, TakeCache<V6>& c, uint16_t port_be, const uint8_t* dst, uint64_t a0,
+                                            uint64_t a1) {
   for (const Vtep& v : V6 ? t.vteps6 : t.vteps4)
     if (v.fib_index == c.fib && v.port_be == port_be && std::memcmp(v.addr, dst, V6 ? 16 : 4) == 0) {
       c.vtep_fib = c.fib;
       c.vtep_port_be = port_be;
-      std::memcpy(c.vtep_addr, dst, V6 ? 16 : 4);
+      c.vtep_addr[0] = a0;
+      if constexpr (V6) c.vtep_addr[1] = a1;
       return true;
     }
   return false;
@@ -69,11 +71,20 @@ __attribute__((noinline)) bool is_vtep_slow(const VxlanTable& t, TakeCache<V6>& 
 
 template <bool V6>
 inline bool is_vtep(const VxlanTable& t, TakeCache<V6>& c, uint16_t port_be, const uint8_t* dst) {
-  uint64_t a[V6 ? 2 : 1] = {};
-  std::memcpy(a, dst, V6 ? 16 : 4);
-  bool hit = c.vtep_fib == c.fib && c.vtep_port_be == port_be && a[0] == c.vtep_addr[0];
-  if constexpr (V6) hit = hit && a[1] == c.vtep_addr[1];
-  return __builtin_expect(hit, 1) || is_vtep_slow<V6>(t, c, port_be, dst);
+  // The address as words in registers (a copy into a local array can cost a store-forwarding
+  // stall, as ip4_header_checksum_ok found). IPv4: zero-extended.
+  uint64_t a0, a1 = 0;
+  if constexpr (V6) {
+    std::memcpy(&a0, dst, 8);
+    std::memcpy(&a1, dst + 8, 8);
+  } else {
+    uint32_t v4;
+    std::memcpy(&v4, dst, 4);
+    a0 = v4;
+  }
+  bool hit = c.vtep_fib == c.fib && c.vtep_port_be == port_be && a0 == c.vtep_addr[0];
+  if constexpr (V6) hit = hit && a1 == c.vtep_addr[1];
+  return __builtin_expect(hit, 1) || is_vtep_slow<V6>(t, c, port_be, dst, a0, a1);
 }
 
 // True when b was advanced to its VXLAN header for decap.

@@ -141,7 +141,7 @@ inline uint16_t encap_one(Worker& w, NodeRuntime& node, const VxlanTable& t, con
     b->l2_offset = b->data_offset;
     return run.route.tx_next;
   }
-  underlay_handoff(b, et);
+  underlay_opaque(b, et);
   b->next_hop = run.route.adj;  // read by the rewrite nodes only
   if (__builtin_expect(et.next == kEncapNextDrop, 0)) b->error = node.error_code(et.drop_error);
   // An output route whose packet exceeds the underlay MTU: the rewrite drops and counts it.

@@ -5,8 +5,8 @@
 // of packets of one tunnel (in practice once per vector), as ip4-lookup / ip6-lookup would,
 // and sends the run straight to the rewrite when that lookup ends in one resolved adjacency,
 // or writes the Ethernet header itself and goes to the underlay interface's tx node (through
-// interface-output only when that interface is down) when it has no output feature (the rewrite of a locally originated packet within the
-// MTU does nothing else).
+// interface-output only when that interface is down) when it has no output feature (the
+// rewrite of a locally originated packet within the MTU does nothing else).
 // A destination in an attached subnet (a glean adjacency) takes its neighbor's adjacency when
 // that is complete, as ip4-arp / ip6-discover-neighbor would. Anything else (ECMP, a next hop
 // still resolving, no route, a local or link-local destination) goes to the lookup node as
@@ -22,12 +22,12 @@
 namespace quiver {
 namespace vxlan {
 
-inline void underlay_handoff(Buffer* b, const EncapTunnel& et) {
+// What the lookup and rewrite nodes read of a packet the tunnel originates (encap sets rx_if
+// invalid and l3_offset itself for every packet).
+inline void underlay_opaque(Buffer* b, const EncapTunnel& et) {
   IpOpaque& o = ip_opaque(b);
   o.fib_index = et.fib_index;
   o.origin_if = et.if_index;
-  b->rx_if = kInvalidIf;
-  b->l3_offset = b->data_offset;
 }
 
 struct UnderlayRoute {
