@@ -9,9 +9,15 @@
 // end in the FIB of the interface it arrived on. Everything else continues on the arc to the
 // lookup, where local delivery drops and counts what is wrong, as without the bypass.
 //
+// IPv4 has a fast path (FastDecap4): once a packet has been decapsulated, the next ones from
+// the same interface whose outer headers agree with it in every field these checks read are
+// decapsulated after one masked compare; the rest take the full path.
+//
 // The control side (vxlan_tunnel.cc) enables the feature on every interface while a tunnel of
 // the family exists. One difference from the lookup path, as in VPP: a tunnel's source address
 // is taken as ours even when no interface carries it.
+#include <immintrin.h>
+
 #include <cstddef>
 #include <cstdio>
 #include <string>
@@ -33,14 +39,15 @@ FeatureArcRef g_l2_input_arc("l2-input-features");
 
 struct BypassTrace {
   uint16_t next;
-  uint8_t taken;  // 0: no; 1: decapsulated here; 2: to vxlan-input
+  uint8_t taken;  // 0: no; 1: decapsulated here; 2: to vxlan-input; 3: decapsulated, fast path
 };
 std::string format_bypass(const uint8_t* d, uint32_t) {
   const auto* t = reinterpret_cast<const BypassTrace*>(d);
   char b[80];
   static const char* what[] = {"not taken", "vxlan for a local tunnel endpoint: decapsulated",
-                               "vxlan for a local tunnel endpoint: to vxlan-input (not decapsulated here)"};
-  snprintf(b, sizeof b, "%s next %u", what[t->taken < 3 ? t->taken : 0], t->next);
+                               "vxlan for a local tunnel endpoint: to vxlan-input (not decapsulated here)",
+                               "vxlan for a local tunnel endpoint: decapsulated (outer headers as the previous packet's)"};
+  snprintf(b, sizeof b, "%s next %u", what[t->taken < 4 ? t->taken : 0], t->next);
   return b;
 }
 
@@ -132,6 +139,103 @@ inline bool take(const VxlanTable& t, const IfL3Table* ifs, TakeCache<V6>& c, Bu
   return true;
 }
 
+// IPv4 fast path: a packet whose outer headers match those of the last packet decapsulated
+// from this rx interface, in every field that decides take() and decap(), goes to the same
+// tunnel and next. One masked 32-byte compare of bytes 4..35 (identification to VNI) replaces
+// the field-by-field checks; the lengths and the inner ethertype are checked apart. Anything
+// else (IPv6, options, a UDP checksum to verify, another tunnel, a tagged inner frame) takes
+// the full path, which then relearns.
+alignas(32) constexpr uint8_t kFastMask4[32] = {
+    0,    0,    0x3f, 0xff,  // identification; MF and fragment offset must be 0 (DF ignored)
+    0,    0xff, 0,    0,     // TTL; protocol; header checksum (ip4-input verified it)
+    0xff, 0xff, 0xff, 0xff,  // source: the tunnel's remote end
+    0xff, 0xff, 0xff, 0xff,  // destination: its local end
+    0,    0,    0xff, 0xff,  // UDP source port; destination port
+    0,    0,    0xff, 0xff,  // UDP length (checked apart); checksum must be 0
+    kFlagI, 0,  0,    0,     // VXLAN I flag; reserved bits ignored
+    0xff, 0xff, 0xff, 0,     // VNI; reserved
+};
+
+struct FastDecap4 {
+  alignas(32) uint8_t want[32];
+  uint32_t rx_if = kInvalidIf;
+  uint32_t tunnel_if = kInvalidIf;
+  uint32_t bridge = 0;
+  uint16_t next = 0;  // for an untagged inner frame: kNextEthernet, kNextL2Input or kNextL2Fwd
+
+  // b was just decapsulated by the full path; its outer IP header was at outer_ip.
+  void learn(Buffer* b, uint16_t outer_ip, uint32_t outer_rx_if, const LastTunnel& last) {
+    const uint8_t* ip = b->at(outer_ip);
+    if (ip[0] != 0x45) {  // options: the offsets below would be wrong
+      rx_if = kInvalidIf;
+      return;
+    }
+    for (int k = 0; k < 32; ++k) want[k] = ip[4 + k] & kFastMask4[k];
+    want[22] = want[23] = 0;  // a packet with a UDP checksum needs it verified: full path
+    rx_if = outer_rx_if;
+    tunnel_if = last.tunnel_if;
+    bridge = last.bridge;
+    // What an untagged inner frame gets (decap() sends tagged ones to ethernet-input).
+    next = !last.bridged ? kNextEthernet : last.direct ? kNextL2Fwd : kNextL2Input;
+  }
+};
+
+inline bool headers_match(const uint8_t* ip, const uint8_t* want) {
+#ifdef __AVX2__
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ip + 4));
+  const __m256i x = _mm256_xor_si256(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(want)));
+  return _mm256_testz_si256(x, _mm256_load_si256(reinterpret_cast<const __m256i*>(kFastMask4)));
+#else
+  uint64_t diff = 0;
+  for (int k = 0; k < 4; ++k) {
+    uint64_t v, w, m;
+    std::memcpy(&v, ip + 4 + 8 * k, 8);
+    std::memcpy(&w, want + 8 * k, 8);
+    std::memcpy(&m, kFastMask4 + 8 * k, 8);
+    diff |= (v ^ w) & m;
+  }
+  return diff == 0;
+#endif
+}
+
+constexpr uint32_t kFastMinTotal4 = kEncap4Bytes + kEthernetHeaderSize;  // what decap needs
+
+// b's next when it was decapsulated (the same result, metadata and counters as take() +
+// decap()), else kNextDrop.
+inline uint16_t fast_decap4(Worker& w, const FastDecap4& f, CounterRun& run, Buffer* b) {
+  if (b->rx_if != f.rx_if || (b->flags & kBufNextPresent)) return kNextDrop;
+  const uint8_t* ip = b->data();
+  uint32_t w0;
+  std::memcpy(&w0, ip, 4);
+  const uint32_t total = __builtin_bswap16(uint16_t(w0 >> 16));
+  if ((w0 & 0xff) != 0x45 || total != b->length || total < kFastMinTotal4) return kNextDrop;
+  uint16_t ulen_be;
+  std::memcpy(&ulen_be, ip + 24, 2);
+  if (ntohs(ulen_be) != total - sizeof(Ip4Header) || !headers_match(ip, f.want)) return kNextDrop;
+  uint16_t next = f.next, type = 0;
+  if (next != kNextEthernet) {
+    uint16_t type_be;
+    std::memcpy(&type_be, ip + kEncap4Bytes + 12, 2);
+    type = ntohs(type_be);
+    if (__builtin_expect(is_vlan_ethertype(type), 0)) next = kNextEthernet;
+  }
+  const uint16_t inner = uint16_t(total - kEncap4Bytes);
+  const uint16_t at = uint16_t(b->data_offset + kEncap4Bytes);
+  b->data_offset = at;
+  b->length = inner;
+  b->rx_if = f.tunnel_if;
+  b->flags &= ~(kBufL4ChecksumOk | kBufIp4ChecksumOk | kBufVlanParsed);
+  count_rx(w, run, f.tunnel_if, inner);
+  if (next != kNextEthernet) {
+    b->l2_offset = at;
+    b->n_vlan_tags = 0;
+    b->ethertype = type;
+    b->l3_offset = uint16_t(at + kEthernetHeaderSize);
+    if (next == kNextL2Fwd) b->l2_bridge = f.bridge;
+  }
+  return next;
+}
+
 template <bool V6, bool Trace>
 uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t n) {
   const VxlanTable* t = g_vxlan.get();
@@ -147,14 +251,27 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
   LastTunnel last;
   last.l2_input_masks = g_l2_input_arc->masks.get()->mask;
   CounterRun run;
+  FastDecap4 fast;
+  [[maybe_unused]] uint8_t fast_taken[Trace ? kFrameSize : 1];
+  if constexpr (Trace) std::memset(fast_taken, 0, n);
   for (uint32_t i = 0; i < n; ++i) {
     if (i + 4 < n) __builtin_prefetch(b[i + 4]->data());
+    if constexpr (!V6) {
+      if (const uint16_t to = fast_decap4(w, fast, run, b[i])) {
+        next[i] = to;
+        if constexpr (Trace) fast_taken[i] = 1;
+        continue;
+      }
+    }
     if (t && ifs && take<V6>(*t, ifs, cache, b[i])) {
+      const uint16_t outer_ip = b[i]->l3_offset;  // decap moves l3_offset to the inner frame
       const Decap d = decap<V6>(w, *t, it, last, run, b[i]);
       next[i] = d == Decap::ToL2Fwd     ? kNextL2Fwd
                 : d == Decap::ToL2Input ? kNextL2Input
                 : d == Decap::ToEthernet ? kNextEthernet
                                          : kNextDecapNode;
+      if constexpr (!V6)
+        if (next[i] != kNextDecapNode) fast.learn(b[i], outer_ip, cache.rx_if, last);
       continue;
     }
     // The next feature depends on the interface only.
@@ -168,7 +285,10 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
   if constexpr (Trace) {
     for (uint32_t i = 0; i < n; ++i) {
       if (!(b[i]->flags & kBufTraced)) continue;
-      const uint8_t taken = next[i] == kNextL2Fwd || next[i] == kNextL2Input || next[i] == kNextEthernet ? 1 : next[i] == kNextDecapNode ? 2 : 0;
+      const uint8_t taken = fast_taken[i]                                                                  ? 3
+                            : next[i] == kNextL2Fwd || next[i] == kNextL2Input || next[i] == kNextEthernet ? 1
+                            : next[i] == kNextDecapNode                                                    ? 2
+                                                                                                           : 0;
       BypassTrace tr{next[i], taken};
       w.trace(node, b[i], &tr, sizeof tr);
     }

@@ -414,6 +414,85 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
     expectNoLeak();
   });
 
+  it('decap fast path: a packet whose outer headers match the previous one in every deciding field is decapsulated alike; any other difference takes the full path', async () => {
+    tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 21 });
+    xconnect('vx4', 'pgOut');
+    const o4 = { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50000, vni: 21 };
+    const good = () => vxlanFrame(o4, inner);
+    const fixIpSum = (f: Buffer) => {
+      const ihl = (f[14]! & 0xf) * 4;
+      f.writeUInt16BE(0, 14 + 10);
+      f.writeUInt16BE(checksum(f.subarray(14, 14 + ihl)), 14 + 10);
+      return f;
+    };
+    const tos = fixIpSum(Object.assign(good(), {}));
+    tos[15] = 0xb8;
+    fixIpSum(tos);
+    const badSum = vxlanFrame({ ...o4, v4Checksum: true }, inner);
+    badSum[badSum.length - 1] ^= 0x40;
+    const frag = good();
+    frag.writeUInt16BE(0x2000, 14 + 6);
+    fixIpSum(frag);
+    // UDP length 2 short of the IP payload: not the fast path's exact case (the full path takes it).
+    const shortUdp = good();
+    shortUdp.writeUInt16BE(shortUdp.readUInt16BE(14 + 24) - 2, 14 + 24);
+    // IPv4 options (3 NOPs and an end of list): every outer offset moves by 4.
+    const g = good();
+    const opts = Buffer.concat([g.subarray(0, 34), Buffer.from([1, 1, 1, 0]), g.subarray(34)]);
+    opts[14] = 0x46;
+    opts.writeUInt16BE(opts.length - 14, 14 + 2);
+    fixIpSum(opts);
+    const cases: [string, Buffer, 'fast' | 'full' | 'vxlan-input' | 'not taken'][] = [
+      ['first (learns)', good(), 'full'],
+      ['other TTL', vxlanFrame({ ...o4, ttl: 7 }, inner), 'fast'],
+      ['other IP ID and UDP source port, reserved VXLAN bits set', vxlanFrame({ ...o4, id: 1234, sport: 60000, flags: 0xff }, inner), 'fast'],
+      ['DF set', vxlanFrame({ ...o4, df: true }, inner), 'fast'],
+      ['other TOS', tos, 'fast'],
+      ['unknown VNI', vxlanFrame({ ...o4, vni: 22 }, inner), 'vxlan-input'],
+      ['unknown source', vxlanFrame({ ...o4, src: '198.18.0.7' }, inner), 'vxlan-input'],
+      ['no I flag', vxlanFrame({ ...o4, flags: 0 }, inner), 'vxlan-input'],
+      ['truncated', vxlanFrame(o4, Buffer.alloc(10)), 'vxlan-input'],
+      ['a correct UDP checksum', vxlanFrame({ ...o4, v4Checksum: true }, inner), 'full'],
+      ['same as the first', good(), 'fast'],
+      ['a wrong UDP checksum', badSum, 'not taken'],
+      ['a fragment', frag, 'not taken'],
+      ['UDP length short of the IP payload', shortUdp, 'full'],
+      ['IPv4 options', opts, 'full'],
+      ['same as the first, after the options (which learned nothing)', good(), 'full'],
+      ['and again', good(), 'fast'],
+    ];
+    const delivered = cases.filter(([, , how]) => how === 'fast' || how === 'full');
+    const expected = delivered.map(([name]) => (name.startsWith('UDP length') ? shortUdp.subarray(14 + 36) : inner).toString('hex'));
+    const names = [['vxlan4-input', 'unknown-vni'], ['vxlan4-input', 'unknown-source'], ['vxlan4-input', 'no-i-flag'], ['vxlan4-input', 'truncated'],
+      ['ip4-local', 'udp-checksum'], ['ip4-local', 'fragment']] as const;
+    // Once traced (the trace names the fast path), once not (the node's other instantiation):
+    // the same packets, bytes and counters both times.
+    for (const traced of [true, false]) {
+      const errs0 = names.map(([n, e]) => errorCount(n, e));
+      const rx0 = counters('vx4');
+      pg.capture('pgOut', 100);
+      engine.traceClear();
+      if (traced) engine.traceAdd('pg-input', cases.length);
+      await send('pgU', cases.map(([, f]) => f));
+      expect(pg.captured('pgOut').map((f) => f.toString('hex')), traced ? 'traced' : 'untraced').toEqual(expected);
+      expect(names.map(([n, e], k) => errorCount(n, e) - errs0[k]!)).toEqual([1n, 1n, 1n, 1n, 1n, 1n]);
+      const rx = counters('vx4');
+      expect(rx.rxPackets - rx0.rxPackets).toBe(BigInt(delivered.length));
+      expect(rx.rxBytes - rx0.rxBytes).toBe(BigInt(expected.reduce((a, h) => a + h.length / 2, 0)));
+      if (traced) {
+        const how = engine.traceGet().map((r) => {
+          const text = r.entries.find((e) => e.node === 'ip4-vxlan-bypass')?.text ?? '';
+          return text.includes('(outer headers as the previous') ? 'fast'
+            : text.includes('to vxlan-input') ? 'vxlan-input'
+            : text.includes('decapsulated') ? 'full' : 'not taken';
+        });
+        expect(how.map((h, k) => `${cases[k]![0]}: ${h}`)).toEqual(cases.map(([name, , h]) => `${name}: ${h}`));
+      }
+      engine.traceClear();
+    }
+    expectNoLeak();
+  });
+
   it('an input ACL on the underlay interface sees VXLAN before the bypass does', async () => {
     tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 51 });
     xconnect('vx4', 'pgOut');
