@@ -9,7 +9,7 @@
 // end in the FIB of the interface it arrived on. Everything else continues on the arc to the
 // lookup, where local delivery drops and counts what is wrong, as without the bypass.
 //
-// IPv4 has a fast path (FastDecap4): once a packet has been decapsulated, the next ones from
+// A fast path (FastDecap): once a packet has been decapsulated, the next ones from
 // the same interface whose outer headers agree with it in every field these checks read are
 // decapsulated after one masked compare; the rest take the full path.
 //
@@ -139,12 +139,13 @@ inline bool take(const VxlanTable& t, const IfL3Table* ifs, TakeCache<V6>& c, Bu
   return true;
 }
 
-// IPv4 fast path: a packet whose outer headers match those of the last packet decapsulated
-// from this rx interface, in every field that decides take() and decap(), goes to the same
-// tunnel and next. One masked 32-byte compare of bytes 4..35 (identification to VNI) replaces
-// the field-by-field checks; the lengths and the inner ethertype are checked apart. Anything
-// else (IPv6, options, a UDP checksum to verify, another tunnel, a tagged inner frame) takes
-// the full path, which then relearns.
+// Fast path: a packet whose outer headers match those of the last packet decapsulated from
+// this rx interface, in every field that decides take() and decap(), goes to the same tunnel
+// and next. A masked compare of the headers (IPv4: bytes 4..35, identification to VNI, one
+// 32-byte compare; IPv6: bytes 0..63, two) replaces the field-by-field checks; the lengths,
+// the IPv6 UDP checksum and the inner ethertype are checked apart. Anything else (IPv4
+// options, an IPv4 UDP checksum to verify, another tunnel, a chain) takes the full path,
+// which then relearns.
 alignas(32) constexpr uint8_t kFastMask4[32] = {
     0,    0,    0x3f, 0xff,  // identification; MF and fragment offset must be 0 (DF ignored)
     0,    0xff, 0,    0,     // TTL; protocol; header checksum (ip4-input verified it)
@@ -155,23 +156,42 @@ alignas(32) constexpr uint8_t kFastMask4[32] = {
     kFlagI, 0,  0,    0,     // VXLAN I flag; reserved bits ignored
     0xff, 0xff, 0xff, 0,     // VNI; reserved
 };
+alignas(32) constexpr uint8_t kFastMask6[64] = {
+    0xf0, 0,    0,    0,     // version; traffic class and flow label
+    0,    0,    0xff, 0,     // payload length (checked apart); next header: UDP; hop limit
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,  // source
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,  // destination
+    0,    0,    0xff, 0xff,  // UDP source port; destination port
+    0,    0,    0,    0,     // UDP length and checksum (both checked apart)
+    kFlagI, 0,  0,    0,     // VXLAN I flag; reserved bits ignored
+    0xff, 0xff, 0xff, 0,     // VNI; reserved
+    0,    0,    0,    0,    0, 0, 0, 0,  // the inner frame's first bytes
+};
+template <bool V6> constexpr uint32_t kFastFrom = V6 ? 0 : 4;  // first header byte compared
+template <bool V6> constexpr uint32_t kFastSpan = V6 ? 64 : 32;
+template <bool V6> constexpr const uint8_t* kFastMask = V6 ? kFastMask6 : kFastMask4;
+template <bool V6> constexpr uint32_t kOuterBytes = V6 ? kEncap6Bytes : kEncap4Bytes;
+template <bool V6> constexpr uint32_t kIpBytes = V6 ? sizeof(Ip6Header) : sizeof(Ip4Header);
 
-struct FastDecap4 {
-  alignas(32) uint8_t want[32];
+template <bool V6>
+struct FastDecap {
+  alignas(32) uint8_t want[kFastSpan<V6>];
   uint32_t rx_if = kInvalidIf;
   uint32_t tunnel_if = kInvalidIf;
   uint32_t bridge = 0;
-  uint16_t next = 0;  // for an untagged inner frame: kNextEthernet, kNextL2Input or kNextL2Fwd
+  uint32_t addr_sum = 0;  // IPv6: ones-complement sum of both addresses (pseudo header)
+  uint16_t next = 0;      // for an untagged inner frame: kNextEthernet, kNextL2Input or kNextL2Fwd
 
   // b was just decapsulated by the full path; its outer IP header was at outer_ip.
   void learn(Buffer* b, uint16_t outer_ip, uint32_t outer_rx_if, const LastTunnel& last) {
     const uint8_t* ip = b->at(outer_ip);
-    if (ip[0] != 0x45) {  // options: the offsets below would be wrong
+    if (!V6 && ip[0] != 0x45) {  // options: the offsets below would be wrong
       rx_if = kInvalidIf;
       return;
     }
-    for (int k = 0; k < 32; ++k) want[k] = ip[4 + k] & kFastMask4[k];
-    want[22] = want[23] = 0;  // a packet with a UDP checksum needs it verified: full path
+    for (uint32_t k = 0; k < kFastSpan<V6>; ++k) want[k] = ip[kFastFrom<V6> + k] & kFastMask<V6>[k];
+    if constexpr (V6) addr_sum = csum_partial(ip + offsetof(Ip6Header, src), 32);
+    else want[22] = want[23] = 0;  // a packet with a UDP checksum needs it verified: full path
     rx_if = outer_rx_if;
     tunnel_if = last.tunnel_if;
     bridge = last.bridge;
@@ -180,47 +200,74 @@ struct FastDecap4 {
   }
 };
 
+template <bool V6>
 inline bool headers_match(const uint8_t* ip, const uint8_t* want) {
+  const uint8_t* from = ip + kFastFrom<V6>;
 #ifdef __AVX2__
-  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ip + 4));
-  const __m256i x = _mm256_xor_si256(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(want)));
-  return _mm256_testz_si256(x, _mm256_load_si256(reinterpret_cast<const __m256i*>(kFastMask4)));
+  const auto* v = reinterpret_cast<const __m256i*>(from);
+  const auto* wv = reinterpret_cast<const __m256i*>(want);
+  const auto* m = reinterpret_cast<const __m256i*>(kFastMask<V6>);
+  bool same = _mm256_testz_si256(_mm256_xor_si256(_mm256_loadu_si256(v), _mm256_load_si256(wv)), _mm256_load_si256(m));
+  if constexpr (V6)
+    same = same && _mm256_testz_si256(_mm256_xor_si256(_mm256_loadu_si256(v + 1), _mm256_load_si256(wv + 1)), _mm256_load_si256(m + 1));
+  return same;
 #else
   uint64_t diff = 0;
-  for (int k = 0; k < 4; ++k) {
-    uint64_t v, w, m;
-    std::memcpy(&v, ip + 4 + 8 * k, 8);
+  for (uint32_t k = 0; k < kFastSpan<V6> / 8; ++k) {
+    uint64_t x, w, m;
+    std::memcpy(&x, from + 8 * k, 8);
     std::memcpy(&w, want + 8 * k, 8);
-    std::memcpy(&m, kFastMask4 + 8 * k, 8);
-    diff |= (v ^ w) & m;
+    std::memcpy(&m, kFastMask<V6> + 8 * k, 8);
+    diff |= (x ^ w) & m;
   }
   return diff == 0;
 #endif
 }
 
-constexpr uint32_t kFastMinTotal4 = kEncap4Bytes + kEthernetHeaderSize;  // what decap needs
-
 // b's next when it was decapsulated (the same result, metadata and counters as take() +
 // decap()), else kNextDrop.
-inline uint16_t fast_decap4(Worker& w, const FastDecap4& f, CounterRun& run, Buffer* b) {
+template <bool V6>
+inline uint16_t fast_decap(Worker& w, const FastDecap<V6>& f, CounterRun& run, Buffer* b) {
   if (b->rx_if != f.rx_if || (b->flags & kBufNextPresent)) return kNextDrop;
+  // What decap needs: the outer headers and an inner Ethernet header (IPv6: and the compare's
+  // 8 bytes beyond the VXLAN header).
+  constexpr uint32_t kMinTotal = kOuterBytes<V6> + kEthernetHeaderSize;
   const uint8_t* ip = b->data();
-  uint32_t w0;
-  std::memcpy(&w0, ip, 4);
-  const uint32_t total = __builtin_bswap16(uint16_t(w0 >> 16));
-  if ((w0 & 0xff) != 0x45 || total != b->length || total < kFastMinTotal4) return kNextDrop;
+  uint32_t total;
+  if constexpr (V6) {
+    uint16_t plen_be;
+    std::memcpy(&plen_be, ip + 4, 2);
+    total = sizeof(Ip6Header) + ntohs(plen_be);
+  } else {
+    uint32_t w0;
+    std::memcpy(&w0, ip, 4);
+    total = __builtin_bswap16(uint16_t(w0 >> 16));
+    if ((w0 & 0xff) != 0x45) return kNextDrop;
+  }
+  if (total != b->length || total < kMinTotal) return kNextDrop;
+  const uint8_t* udp = ip + kIpBytes<V6>;
   uint16_t ulen_be;
-  std::memcpy(&ulen_be, ip + 24, 2);
-  if (ntohs(ulen_be) != total - sizeof(Ip4Header) || !headers_match(ip, f.want)) return kNextDrop;
+  std::memcpy(&ulen_be, udp + 4, 2);
+  const uint32_t ulen = ntohs(ulen_be);
+  if (ulen != total - kIpBytes<V6> || !headers_match<V6>(ip, f.want)) return kNextDrop;
+  if constexpr (V6) {
+    uint16_t sum_be;
+    std::memcpy(&sum_be, udp + 6, 2);
+    if (sum_be == 0) return kNextDrop;
+    if (!(b->flags & kBufL4ChecksumOk)) {
+      const uint32_t pseudo = f.addr_sum + htons(uint16_t(ulen >> 16)) + htons(uint16_t(ulen)) + htons(kIpProtoUdp);
+      if (csum_fold(csum_partial(udp, ulen, pseudo)) != 0) return kNextDrop;
+    }
+  }
   uint16_t next = f.next, type = 0;
   if (next != kNextEthernet) {
     uint16_t type_be;
-    std::memcpy(&type_be, ip + kEncap4Bytes + 12, 2);
+    std::memcpy(&type_be, ip + kOuterBytes<V6> + 12, 2);
     type = ntohs(type_be);
     if (__builtin_expect(is_vlan_ethertype(type), 0)) next = kNextEthernet;
   }
-  const uint16_t inner = uint16_t(total - kEncap4Bytes);
-  const uint16_t at = uint16_t(b->data_offset + kEncap4Bytes);
+  const uint16_t inner = uint16_t(total - kOuterBytes<V6>);
+  const uint16_t at = uint16_t(b->data_offset + kOuterBytes<V6>);
   b->data_offset = at;
   b->length = inner;
   b->rx_if = f.tunnel_if;
@@ -251,17 +298,15 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
   LastTunnel last;
   last.l2_input_masks = g_l2_input_arc->masks.get()->mask;
   CounterRun run;
-  FastDecap4 fast;
+  FastDecap<V6> fast;
   [[maybe_unused]] uint8_t fast_taken[Trace ? kFrameSize : 1];
   if constexpr (Trace) std::memset(fast_taken, 0, n);
   for (uint32_t i = 0; i < n; ++i) {
     if (i + 4 < n) __builtin_prefetch(b[i + 4]->data());
-    if constexpr (!V6) {
-      if (const uint16_t to = fast_decap4(w, fast, run, b[i])) {
-        next[i] = to;
-        if constexpr (Trace) fast_taken[i] = 1;
-        continue;
-      }
+    if (const uint16_t to = fast_decap<V6>(w, fast, run, b[i])) {
+      next[i] = to;
+      if constexpr (Trace) fast_taken[i] = 1;
+      continue;
     }
     if (t && ifs && take<V6>(*t, ifs, cache, b[i])) {
       const uint16_t outer_ip = b[i]->l3_offset;  // decap moves l3_offset to the inner frame
@@ -270,8 +315,7 @@ uint32_t vxlan_bypass(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t
                 : d == Decap::ToL2Input ? kNextL2Input
                 : d == Decap::ToEthernet ? kNextEthernet
                                          : kNextDecapNode;
-      if constexpr (!V6)
-        if (next[i] != kNextDecapNode) fast.learn(b[i], outer_ip, cache.rx_if, last);
+      if (next[i] != kNextDecapNode) fast.learn(b[i], outer_ip, cache.rx_if, last);
       continue;
     }
     // The next feature depends on the interface only.

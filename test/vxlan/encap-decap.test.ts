@@ -414,7 +414,7 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
     expectNoLeak();
   });
 
-  it('decap fast path: a packet whose outer headers match the previous one in every deciding field is decapsulated alike; any other difference takes the full path', async () => {
+  it('decap fast path, IPv4: a packet whose outer headers match the previous one in every deciding field is decapsulated alike; any other difference takes the full path', async () => {
     tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 21 });
     xconnect('vx4', 'pgOut');
     const o4 = { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '198.18.0.2', dst: '198.18.0.1', sport: 50000, vni: 21 };
@@ -482,6 +482,61 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
       if (traced) {
         const how = engine.traceGet().map((r) => {
           const text = r.entries.find((e) => e.node === 'ip4-vxlan-bypass')?.text ?? '';
+          return text.includes('(outer headers as the previous') ? 'fast'
+            : text.includes('to vxlan-input') ? 'vxlan-input'
+            : text.includes('decapsulated') ? 'full' : 'not taken';
+        });
+        expect(how.map((h, k) => `${cases[k]![0]}: ${h}`)).toEqual(cases.map(([name, , h]) => `${name}: ${h}`));
+      }
+      engine.traceClear();
+    }
+    expectNoLeak();
+  });
+
+  it('decap fast path, IPv6: what may differ from the learned packet (hop limit, traffic class, flow label, source port, reserved bits) and what takes the full path; the UDP checksum is verified either way', async () => {
+    tunnel({ name: 'vx6', src: '2001:db8::1', dst: '2001:db8::2', vni: 22 });
+    xconnect('vx6', 'pgOut');
+    const o6 = { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: '2001:db8::2', dst: '2001:db8::1', sport: 50000, vni: 22 };
+    const good = () => vxlanFrame(o6, inner);
+    const tcFlow = good();
+    tcFlow.writeUInt32BE(0x6b812345, 14); // traffic class 0xb8, flow label 0x12345 (not in the pseudo header)
+    const badSum = good();
+    badSum[badSum.length - 1] ^= 0x40;
+    const zeroSum = vxlanFrame({ ...o6, zeroChecksum: true }, inner);
+    const cases: [string, Buffer, 'fast' | 'full' | 'vxlan-input' | 'not taken'][] = [
+      ['first (learns)', good(), 'full'],
+      ['other hop limit', vxlanFrame({ ...o6, ttl: 7 }, inner), 'fast'],
+      ['other source port, reserved VXLAN bits set', vxlanFrame({ ...o6, sport: 60000, flags: 0xff }, inner), 'fast'],
+      ['other traffic class and flow label', tcFlow, 'fast'],
+      ['a longer inner frame', vxlanFrame(o6, innerFrame({ size: 333, sport: 9 })), 'fast'],
+      ['unknown VNI', vxlanFrame({ ...o6, vni: 23 }, inner), 'vxlan-input'],
+      ['unknown source', vxlanFrame({ ...o6, src: '2001:db8::7' }, inner), 'vxlan-input'],
+      ['no I flag', vxlanFrame({ ...o6, flags: 0 }, inner), 'vxlan-input'],
+      ['truncated', vxlanFrame(o6, Buffer.alloc(10)), 'vxlan-input'],
+      ['a wrong UDP checksum', badSum, 'not taken'],
+      ['a zero UDP checksum', zeroSum, 'not taken'],
+      ['same as the first', good(), 'fast'],
+    ];
+    const payloadOf = (f: Buffer) => f.subarray(14 + 56).toString('hex');
+    const delivered = cases.filter(([, , how]) => how === 'fast' || how === 'full');
+    const expected = delivered.map(([, f]) => payloadOf(f));
+    const names = [['vxlan6-input', 'unknown-vni'], ['vxlan6-input', 'unknown-source'], ['vxlan6-input', 'no-i-flag'], ['vxlan6-input', 'truncated'],
+      ['ip6-local', 'udp-checksum']] as const;
+    for (const traced of [true, false]) {
+      const errs0 = names.map(([n, e]) => errorCount(n, e));
+      const rx0 = counters('vx6');
+      pg.capture('pgOut', 100);
+      engine.traceClear();
+      if (traced) engine.traceAdd('pg-input', cases.length);
+      await send('pgU', cases.map(([, f]) => f));
+      expect(pg.captured('pgOut').map((f) => f.toString('hex')), traced ? 'traced' : 'untraced').toEqual(expected);
+      expect(names.map(([n, e], k) => errorCount(n, e) - errs0[k]!)).toEqual([1n, 1n, 1n, 1n, 2n]);
+      const rx = counters('vx6');
+      expect(rx.rxPackets - rx0.rxPackets).toBe(BigInt(delivered.length));
+      expect(rx.rxBytes - rx0.rxBytes).toBe(BigInt(expected.reduce((a, h) => a + h.length / 2, 0)));
+      if (traced) {
+        const how = engine.traceGet().map((r) => {
+          const text = r.entries.find((e) => e.node === 'ip6-vxlan-bypass')?.text ?? '';
           return text.includes('(outer headers as the previous') ? 'fast'
             : text.includes('to vxlan-input') ? 'vxlan-input'
             : text.includes('decapsulated') ? 'full' : 'not taken';
