@@ -87,12 +87,11 @@ inline bool ip4_header_checksum_ok(const Ip4Header* ip, uint32_t ihl) {
   std::memcpy(&w2, p + 8, 4);
   std::memcpy(&w3, p + 12, 4);
   std::memcpy(&w4, p + 16, 4);
-  uint64_t s = uint64_t(w0) + w1 + w2 + w3 + w4;
-  s = (s & 0xffffffffu) + (s >> 32);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return s == 0xffff;
+  // The folded ones-complement sum is congruent to this plain sum modulo 0xffff (2^16 and
+  // 2^32 are 1 there) and lies in 1..0xffff for a non-zero header, so it is 0xffff exactly
+  // when the plain sum is a non-zero multiple of 0xffff: one multiply instead of four folds.
+  const uint64_t s = uint64_t(w0) + w1 + w2 + w3 + w4;
+  return s % 0xffff == 0 && s != 0;
 }
 
 // Ones-complement sum of the IPv6 pseudo-header (RFC 8200 8.1), not folded or inverted.

@@ -200,6 +200,31 @@ describe('ip4 forwarding', () => {
     expectNoLeak();
   });
 
+  it('header checksum: headers with a correct checksum pass, and every single-bit error in bytes 1..19 is dropped as bad-checksum', async () => {
+    clear('pgB');
+    // Varied headers (TTL, ID, TOS, DF, addresses), each with its checksum computed here.
+    const good = Array.from({ length: 8 }, (_, k) => {
+      const p = udp4({ src: HOST_A.ip, dst: `198.19.${k * 31}.${(k * 57) % 256}`, sport: 1000 + k, dport: 2000, ttl: 2 + k * 31, id: k * 7919 });
+      p[1] = k * 32; // TOS
+      if (k & 1) p.writeUInt16BE(0x4000, 6); // DF
+      p.writeUInt16BE(0, 10);
+      p.writeUInt16BE(checksum(p.subarray(0, 20)), 10);
+      return p;
+    });
+    // Flipping one bit changes the ones-complement sum, so each one must fail the check (byte 0,
+    // version and header length, fails earlier checks instead).
+    const flipped: Buffer[] = [];
+    for (let bit = 8; bit < 160; bit++) {
+      const p = Buffer.from(good[bit % good.length]!);
+      p[bit >> 3] ^= 0x80 >> (bit & 7);
+      flipped.push(p);
+    }
+    const { delta } = await deltas([['ip4-input', 'bad-checksum']], () => send('pgA', [...good, ...flipped].map(fromA)));
+    expect(delta).toEqual([BigInt(flipped.length)]);
+    expectFrameSet(await out('pgB', good.length), good.map((p) => toB(decTtl(p))));
+    expectNoLeak();
+  });
+
   it('drops blackhole, multicast and broadcast destinations under named errors', async () => {
     ip.addRoute({ prefix: '198.19.77.0/24', kind: 'drop' });
     const pkts = ['198.19.77.1', '224.1.2.3', '255.255.255.255', '198.18.0.255'].map((d) =>
