@@ -153,7 +153,9 @@ inline uint32_t inner_flow_hash(const uint8_t* f, uint32_t len) {
     const uint32_t l4 = off + ip->header_bytes();
     const bool has_ports = ip->protocol == kIpProtoTcp || ip->protocol == kIpProtoUdp || ip->protocol == kIpProtoSctp;
     if (has_ports && !ip->is_fragment() && len >= l4 + 4) std::memcpy(&ports, f + l4, 4);
-    h = _mm_crc32_u64(h, uint64_t(ip->src) << 32 | ip->dst);
+    uint64_t addrs;  // source and destination are adjacent: one load
+    std::memcpy(&addrs, &ip->src, 8);
+    h = _mm_crc32_u64(h, addrs);
     h = _mm_crc32_u64(h, uint64_t(ports) << 8 | ip->protocol);
   } else if (type == kEtherTypeIp6 && len >= off + sizeof(Ip6Header)) {
     const auto* ip = reinterpret_cast<const Ip6Header*>(f + off);
