@@ -129,9 +129,12 @@ constexpr uint32_t kUnresolvedFib = ~0u;  // the encap table does not exist (yet
 
 // Interface counters for runs of packets of one tunnel, kept in registers in the per-packet
 // loop and written once per run (a separate counting pass costs more than the node's work).
+// packets is 32 bits (a run is at most one vector) so that GCC does not pack it with bytes
+// into one vector register: spilled, that pair made every packet wait on a 16-byte
+// store-to-load round trip, the fast path's bottleneck (A/B in the commit).
 struct CounterRun {
   uint32_t if_index = kInvalidIf;
-  uint64_t packets = 0;
+  uint32_t packets = 0;
   uint64_t bytes = 0;
 };
 
