@@ -267,17 +267,13 @@ inline uint16_t fast_decap(Worker& w, const FastDecap<V6>& f, CounterRun& run, B
     if (__builtin_expect(is_vlan_ethertype(type), 0)) next = kNextEthernet;
   }
   const uint16_t inner = uint16_t(total - kOuterBytes<V6>);
-  const uint16_t at = uint16_t(b->data_offset + kOuterBytes<V6>);
-  b->data_offset = at;
+  b->data_offset = uint16_t(b->data_offset + kOuterBytes<V6>);
   b->length = inner;
   b->rx_if = f.tunnel_if;
   b->flags &= ~(kBufL4ChecksumOk | kBufIp4ChecksumOk | kBufVlanParsed);
   count_rx(w, run, f.tunnel_if, inner);
   if (next != kNextEthernet) {
-    b->l2_offset = at;
-    b->n_vlan_tags = 0;
-    b->ethertype = type;
-    b->l3_offset = uint16_t(at + kEthernetHeaderSize);
+    set_untagged_l2(b, type);
     if (next == kNextL2Fwd) b->l2_bridge = f.bridge;
   }
   return next;

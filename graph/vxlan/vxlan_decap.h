@@ -75,6 +75,15 @@ __attribute__((noinline)) bool lookup_tunnel(const VxlanTable& t, const Interfac
   return true;
 }
 
+// What ethernet-input would have recorded for the untagged inner frame at b's data, for
+// l2-input / l2-fwd.
+inline void set_untagged_l2(Buffer* b, uint16_t ethertype) {
+  b->l2_offset = b->data_offset;
+  b->n_vlan_tags = 0;
+  b->ethertype = ethertype;
+  b->l3_offset = uint16_t(b->data_offset + kEthernetHeaderSize);
+}
+
 // What decap made of a packet. On any failure the buffer is untouched.
 enum class Decap : uint8_t { ToEthernet, ToL2Input, Truncated, NoIFlag, UnknownVni, UnknownSource, TunnelDown, ToL2Fwd };
 
@@ -107,10 +116,7 @@ inline Decap decap(Worker& w, const VxlanTable& t, const InterfaceTable& it, Las
   if (last.bridged) {
     const uint16_t type = reinterpret_cast<const EthernetHeader*>(b->data())->type();
     if (__builtin_expect(!is_vlan_ethertype(type), 1)) {
-      b->l2_offset = b->data_offset;
-      b->n_vlan_tags = 0;
-      b->ethertype = type;
-      b->l3_offset = uint16_t(b->data_offset + kEthernetHeaderSize);
+      set_untagged_l2(b, type);
       if (last.direct) {
         b->l2_bridge = last.bridge;
         return Decap::ToL2Fwd;
