@@ -531,6 +531,83 @@ describe('underlay shortcuts: encap to the rewrite, decap past lookup and local 
       ['vxlan6-input', 'truncated'], ['ip6-local', 'udp-checksum']], [1n, 1n, 1n, 1n, 2n]);
   });
 
+  it('differential: on randomly damaged outer packets, the bypass (fast and full path) delivers exactly what local delivery and vxlan-input deliver', async () => {
+    tunnel({ name: 'vxa', src: '198.18.0.1', dst: '198.18.0.2', vni: 61 });
+    tunnel({ name: 'vxb', src: '198.18.0.1', dst: '198.18.0.3', vni: 62 });
+    tunnel({ name: 'vx6a', src: '2001:db8::1', dst: '2001:db8::2', vni: 61 });
+    tunnel({ name: 'vx6b', src: '2001:db8::1', dst: '2001:db8::3', vni: 62 });
+    for (const t of ['vxa', 'vxb', 'vx6a', 'vx6b']) xconnect(t, 'pgOut');
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    // IPv6 UDP checksum over pseudo header, UDP header and payload (the packet from its IPv6 header).
+    const fixUdp6 = (ip: Buffer) => {
+      const ulen = ip.length - 40;
+      ip.writeUInt16BE(0, 46);
+      const pseudo = Buffer.alloc(40);
+      ip.copy(pseudo, 0, 8, 40);
+      pseudo.writeUInt32BE(ulen, 32);
+      pseudo[39] = 17;
+      const c = checksum(Buffer.concat([pseudo, ip.subarray(40)]));
+      ip.writeUInt16BE(c === 0 ? 0xffff : c, 46);
+    };
+    const packets = (family: 'ip4' | 'ip6') => Array.from({ length: 200 }, () => {
+      const v6 = family === 'ip6';
+      const k = rand(2);
+      const o = v6
+        ? { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: k ? '2001:db8::3' : '2001:db8::2', dst: '2001:db8::1', sport: 49152 + rand(1000), vni: 61 + k, ttl: 1 + rand(255) }
+        : { dstMac: LOCAL_MAC, srcMac: REMOTE_MAC, src: k ? '198.18.0.3' : '198.18.0.2', dst: '198.18.0.1', sport: 49152 + rand(1000), vni: 61 + k, ttl: 1 + rand(255), id: rand(65536), df: rand(2) === 1 };
+      const f = vxlanFrame(o, innerFrame({ size: 60 + rand(140), sport: rand(65536), srcMac: '02:bb:00:00:00:01', dstMac: '02:bb:00:00:00:02' }));
+      if (rand(2)) return f; // clean: the fast path's case
+      // One or two flipped bits anywhere from the IP header (past its first byte) to the inner
+      // Ethernet header, then usually the checksums made right again (so that the damage gets
+      // past ip-input and the UDP checksum to the decap checks).
+      const outer = v6 ? 56 : 36;
+      for (let n = 1 + rand(2); n > 0; n--) f[14 + 1 + rand(outer + 14 - 1)] ^= 1 << rand(8);
+      if (rand(5)) {
+        if (v6) fixUdp6(f.subarray(14));
+        else {
+          f.writeUInt16BE(0, 24);
+          f.writeUInt16BE(checksum(f.subarray(14, 34)), 24);
+        }
+      }
+      return f;
+    });
+    const run = async (shortcuts: boolean, frames: Buffer[]) => {
+      vxlan.underlayShortcuts(shortcuts);
+      try {
+        const rx0 = ['vxa', 'vxb', 'vx6a', 'vx6b'].map((t) => counters(t).rxPackets);
+        const drops0 = counters('pgU').drops;
+        pg.capture('pgOut', 400);
+        const delta = nodeDeltas(['ip4-vxlan-bypass', 'ip6-vxlan-bypass']);
+        await send('pgU', frames);
+        return {
+          bypassed: delta(),
+          delivered: pg.captured('pgOut').map((f) => f.toString('hex')).sort(),
+          rx: ['vxa', 'vxb', 'vx6a', 'vx6b'].map((t, i) => counters(t).rxPackets - rx0[i]!),
+          drops: counters('pgU').drops - drops0,
+        };
+      } finally {
+        vxlan.underlayShortcuts(true);
+      }
+    };
+    for (const family of ['ip4', 'ip6'] as const) {
+      const frames = packets(family);
+      const on = await run(true, frames);
+      const off = await run(false, frames);
+      // The bypass saw what passed ip-input (most), and was off for the reference.
+      expect(on.bypassed[`${family}-vxlan-bypass`], family).toBeGreaterThan(150);
+      expect(off.bypassed[`${family}-vxlan-bypass`], family).toBe(0);
+      expect(on.delivered.length, `${family}: some damaged packets still decapsulate`).toBeGreaterThan(100);
+      expect(on.delivered.length, `${family}: some are dropped`).toBeLessThan(200);
+      expect({ delivered: on.delivered, rx: on.rx, drops: on.drops }, family).toEqual({ delivered: off.delivered, rx: off.rx, drops: off.drops });
+    }
+    for (const t of ['vxa', 'vxb', 'vx6a', 'vx6b']) xconnect(t, null);
+    expectNoLeak();
+  });
+
   it('an input ACL on the underlay interface sees VXLAN before the bypass does', async () => {
     tunnel({ name: 'vx4', src: '198.18.0.1', dst: '198.18.0.2', vni: 51 });
     xconnect('vx4', 'pgOut');
