@@ -178,8 +178,10 @@ uint32_t vxlan_encap(Worker& w, NodeRuntime& node, const uint32_t* bi, uint32_t 
     for (uint32_t k = 4; k < 8; ++k) {
       __builtin_prefetch(b[i + k]);
       __builtin_prefetch(b[i + k]->data());
-      // The headers land in the line(s) before the data: prefetch for writing.
+      // The headers land in the line(s) before the data: prefetch for writing. IPv6's 70
+      // bytes (with the underlay Ethernet header) reach into a second line.
       __builtin_prefetch(b[i + k]->data() - 64, 1);
+      if constexpr (V6) __builtin_prefetch(b[i + k]->data() - (kEncap6Bytes + kEthernetHeaderSize), 1);
     }
     next[i] = encap_one<V6>(w, node, *t, it, b[i], &inner[i], ip_id, run);
     next[i + 1] = encap_one<V6>(w, node, *t, it, b[i + 1], &inner[i + 1], ip_id, run);
