@@ -40,8 +40,8 @@ export function clocksPerNode(stats: StatsSegment): Record<string, number> {
 
 /**
  * Each node's clocks per packet delivered at the end of the path (its total clocks / delivered):
- * a node a packet visits twice (interface-output on a tunnel's path was, once for the tunnel and
- * once for the underlay, before those nodes went to the tx node directly) counts twice, so the per-node figures add up to the path's cost.
+ * a node a packet visits twice counts twice (as interface-output once did on a tunnel's path), so
+ * the per-node figures add up to the path's cost.
  */
 export function clocksPerDelivered(stats: StatsSegment, delivered: bigint): Record<string, number> {
   const out: Record<string, number> = {};

@@ -5,9 +5,8 @@
 // each also with the underlay shortcuts off (vxlan.underlayShortcuts(false)): encap through
 // ip-lookup and ip-rewrite, decap through ip-lookup, ip-local and vxlan-input. Rounds
 // interleave all paths.
-// Mpps and clocks per delivered packet per node (a node visited twice would count twice;
-// interface-output was, before l2-fwd, encap and ip-rewrite went to the tx node directly); what encap and decap add to the bridge path: the VXLAN
-// nodes alone, and everything the tunnel path runs beyond the bridge chain (the underlay's
+// Mpps and clocks per delivered packet per node (a node visited twice counts twice); what
+// encap and decap add to the bridge path: the VXLAN nodes alone, and everything the tunnel path runs beyond the bridge chain (the underlay's
 // IP nodes and the second ethernet-input included). The issue's goal: <= 60 clocks/packet.
 // `--parts pg` or `--parts veth` runs one half.
 //
